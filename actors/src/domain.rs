@@ -1,0 +1,224 @@
+//! Domain values shared by the engine and the service.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub type UserId = i64;
+pub type ReservationId = Uuid;
+
+/// A zone slug such as `coworking`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ZoneId(pub String);
+
+/// A seat number such as `A1`, unique across the space.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SeatNumber(pub String);
+
+impl fmt::Display for ZoneId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for SeatNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A half-open time interval `[start, end)` with `start < end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Interval {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Interval {
+    /// Returns `None` unless `start < end`.
+    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Self> {
+        (start < end).then_some(Self { start, end })
+    }
+
+    pub fn overlaps(&self, other: &Interval) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.start <= at && at < self.end
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    Confirmed,
+    CheckedIn,
+    Completed,
+    Cancelled,
+    NoShow,
+}
+
+impl ReservationStatus {
+    pub const ALL: [ReservationStatus; 5] = [
+        Self::Confirmed,
+        Self::CheckedIn,
+        Self::Completed,
+        Self::Cancelled,
+        Self::NoShow,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::CheckedIn => "checked_in",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+            Self::NoShow => "no_show",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// Active reservations hold their seat (invariant 1) and count against the user
+    /// (invariant 2).
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Confirmed | Self::CheckedIn)
+    }
+}
+
+impl fmt::Display for ReservationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: ReservationId,
+    pub user_id: UserId,
+    pub seat: SeatNumber,
+    pub zone: ZoneId,
+    pub interval: Interval,
+    pub status: ReservationStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeatService {
+    InService,
+    OutOfService,
+}
+
+impl SeatService {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InService => "in_service",
+            Self::OutOfService => "out_of_service",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "in_service" => Some(Self::InService),
+            "out_of_service" => Some(Self::OutOfService),
+            _ => None,
+        }
+    }
+}
+
+/// What the live map shows for a seat right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveSeatState {
+    Available,
+    Reserved,
+    Occupied,
+    OutOfService,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatLayout {
+    pub number: SeatNumber,
+    pub service: SeatService,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneLayout {
+    pub id: ZoneId,
+    pub name: String,
+    pub kind: String,
+    pub seats: Vec<SeatLayout>,
+}
+
+/// A request to hold a seat for an interval, already validated by the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReserveRequest {
+    pub user_id: UserId,
+    pub seat: SeatNumber,
+    pub interval: Interval,
+    pub idempotency_key: Option<String>,
+}
+
+/// A committed change, as announced to subscribers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DomainEvent {
+    ReservationCreated {
+        reservation: Reservation,
+    },
+    ReservationStatusChanged {
+        reservation: Reservation,
+        from: ReservationStatus,
+    },
+}
+
+impl DomainEvent {
+    pub fn zone(&self) -> &ZoneId {
+        match self {
+            Self::ReservationCreated { reservation }
+            | Self::ReservationStatusChanged { reservation, .. } => &reservation.zone,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 1, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn half_open_intervals_touching_do_not_overlap() {
+        let a = Interval::new(at(8), at(10)).unwrap();
+        let b = Interval::new(at(10), at(12)).unwrap();
+        assert!(!a.overlaps(&b));
+        assert!(!b.overlaps(&a));
+        let c = Interval::new(at(9), at(11)).unwrap();
+        assert!(a.overlaps(&c) && c.overlaps(&b));
+    }
+
+    #[test]
+    fn empty_or_reversed_interval_is_refused() {
+        assert!(Interval::new(at(10), at(10)).is_none());
+        assert!(Interval::new(at(11), at(10)).is_none());
+    }
+
+    #[test]
+    fn status_round_trips_through_text() {
+        for status in ReservationStatus::ALL {
+            assert_eq!(ReservationStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(ReservationStatus::parse("bogus"), None);
+    }
+}

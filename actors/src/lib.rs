@@ -1,0 +1,29 @@
+//! Pica's reservation engine: supervised ractor actors around pure state machines.
+//!
+//! * [`zone_state`] and [`user_ledger`] are deterministic state machines, unit-tested
+//!   without actors.
+//! * [`zone`] is the actor that serializes every request for one seat zone.
+//! * [`unit_of_work`] batches the writes of all actors into one transaction (group commit)
+//!   and only then answers clients and settles or undoes each participant.
+//! * [`notifier`] fans committed changes out to subscribers, in commit order.
+//! * [`supervisor`] spawns and restarts all of the above; [`Engine`] is the handle the
+//!   HTTP edge talks to.
+//! * [`storage`] is the port the engine persists through; the service implements it.
+
+pub mod clock;
+pub mod domain;
+pub mod engine;
+pub mod error;
+pub mod notifier;
+pub mod storage;
+pub mod supervisor;
+pub mod unit_of_work;
+pub mod user_ledger;
+pub mod zone;
+pub mod zone_state;
+
+pub use clock::{Clock, SystemClock};
+pub use domain::*;
+pub use engine::{Engine, EngineConfig};
+pub use error::EngineError;
+pub use storage::{Change, Storage, StorageError};

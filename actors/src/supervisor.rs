@@ -1,0 +1,225 @@
+//! The engine's supervisor: spawns the notifier, the unit of work and one actor per
+//! zone, and restarts whatever dies.
+//!
+//! A zone that dies is respawned and rebuilds itself from the database (its `pre_start`
+//! first waits for the unit of work to drain). While it is down it is absent from the
+//! directory, so the edge answers 503 with `Retry-After` instead of guessing. If
+//! respawning fails (say the database is unreachable) it is retried with backoff.
+//! If the unit of work or the notifier dies, every zone is restarted too, because
+//! their pending changes were lost with it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
+use tracing::{error, info, warn};
+
+use crate::clock::Clock;
+use crate::domain::ZoneId;
+use crate::engine::EngineConfig;
+use crate::notifier::{Notifier, NotifierArgs, NotifierMsg};
+use crate::storage::Storage;
+use crate::unit_of_work::{UnitOfWork, UowArgs, UowMsg};
+use crate::user_ledger::UserLedger;
+use crate::zone::{ZoneActor, ZoneArgs, ZoneMsg};
+
+/// The live zone actors, shared with the [`Engine`](crate::Engine) handle.
+pub type Directory = Arc<DashMap<ZoneId, ActorRef<ZoneMsg>>>;
+
+pub enum SupervisorMsg {
+    RespawnZone { zone: ZoneId, attempt: u32 },
+    Shutdown(RpcReplyPort<()>),
+}
+
+pub struct EngineSupervisor;
+
+pub struct SupervisorArgs {
+    pub storage: Arc<dyn Storage>,
+    pub clock: Arc<dyn Clock>,
+    pub ledger: Arc<UserLedger>,
+    pub directory: Directory,
+    pub zones: Vec<ZoneId>,
+    pub config: EngineConfig,
+    pub notifier_slot: Arc<std::sync::RwLock<Option<ActorRef<NotifierMsg>>>>,
+}
+
+pub struct SupervisorState {
+    args: SupervisorArgs,
+    uow: ActorRef<UowMsg>,
+    notifier: ActorRef<NotifierMsg>,
+    zone_of: HashMap<ActorId, ZoneId>,
+    shutting_down: bool,
+}
+
+impl EngineSupervisor {
+    async fn spawn_core(
+        myself: &ActorRef<SupervisorMsg>,
+        args: &SupervisorArgs,
+    ) -> Result<(ActorRef<NotifierMsg>, ActorRef<UowMsg>), ActorProcessingErr> {
+        let cfg = &args.config;
+        let (notifier, _) = Actor::spawn_linked(
+            None,
+            Notifier,
+            NotifierArgs {
+                buffer: cfg.event_buffer,
+                channel_capacity: cfg.event_channel_capacity,
+            },
+            myself.get_cell(),
+        )
+        .await?;
+        let (uow, _) = Actor::spawn_linked(
+            None,
+            UnitOfWork,
+            UowArgs {
+                storage: args.storage.clone(),
+                notifier: Some(notifier.clone()),
+                max_batch: cfg.max_batch,
+                max_queue: cfg.max_queue,
+            },
+            myself.get_cell(),
+        )
+        .await?;
+        *args.notifier_slot.write().expect("notifier slot poisoned") = Some(notifier.clone());
+        Ok((notifier, uow))
+    }
+
+    async fn spawn_zone(
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        zone: ZoneId,
+    ) -> Result<(), ActorProcessingErr> {
+        let args = ZoneArgs {
+            zone: zone.clone(),
+            storage: state.args.storage.clone(),
+            uow: state.uow.clone(),
+            ledger: state.args.ledger.clone(),
+            clock: state.args.clock.clone(),
+            barrier_timeout: state.args.config.rpc_timeout,
+        };
+        let (actor, _) = Actor::spawn_linked(None, ZoneActor, args, myself.get_cell()).await?;
+        state.zone_of.insert(actor.get_id(), zone.clone());
+        state.args.directory.insert(zone, actor);
+        Ok(())
+    }
+}
+
+impl Actor for EngineSupervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let (notifier, uow) = Self::spawn_core(&myself, &args).await?;
+        let zones = args.zones.clone();
+        let mut state = SupervisorState {
+            args,
+            uow,
+            notifier,
+            zone_of: HashMap::new(),
+            shutting_down: false,
+        };
+        for zone in zones {
+            Self::spawn_zone(&myself, &mut state, zone).await?;
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        message: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::RespawnZone { zone, attempt } => {
+                if state.shutting_down || state.args.directory.contains_key(&zone) {
+                    return Ok(());
+                }
+                if let Err(err) = Self::spawn_zone(&myself, state, zone.clone()).await {
+                    // Exponential backoff, capped: 50 ms, 100 ms, ... 5 s.
+                    let delay = Duration::from_millis((50u64 << attempt.min(7)).min(5_000));
+                    warn!(%zone, attempt, ?delay, error = %err, "zone restart failed; retrying");
+                    let next = SupervisorMsg::RespawnZone {
+                        zone,
+                        attempt: attempt + 1,
+                    };
+                    myself.send_after(delay, move || next);
+                } else {
+                    info!(%zone, attempt, "zone restarted");
+                }
+            }
+            SupervisorMsg::Shutdown(reply) => {
+                state.shutting_down = true;
+                state.args.directory.clear();
+                for child in myself.get_children() {
+                    child.stop_and_wait(None, None).await.ok();
+                }
+                let _ = reply.send(());
+                myself.stop(None);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, reason) = match event {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "terminated".into()))
+            }
+            _ => return Ok(()),
+        };
+        if state.shutting_down {
+            return Ok(());
+        }
+        if let Some(zone) = state.zone_of.remove(&cell.get_id()) {
+            error!(%zone, %reason, "zone actor died; restarting it from the database");
+            state
+                .args
+                .directory
+                .remove_if(&zone, |_, actor| actor.get_id() == cell.get_id());
+            respawn(&myself, zone);
+        } else if is(&cell, &state.uow) || is(&cell, &state.notifier) {
+            error!(%reason, "core engine actor died; restarting the engine's actors");
+            // Stop the survivor of the pair, then start a fresh pair.
+            for other in [state.uow.get_cell(), state.notifier.get_cell()] {
+                if other.get_id() != cell.get_id() {
+                    other.stop(None);
+                }
+            }
+            let (notifier, uow) = Self::spawn_core(&myself, &state.args).await?;
+            state.notifier = notifier;
+            state.uow = uow;
+            // Zones hold changes the dead unit of work will never decide: restart them.
+            for (id, zone) in state.zone_of.drain() {
+                if let Some((_, actor)) = state.args.directory.remove(&zone) {
+                    debug_assert_eq!(actor.get_id(), id);
+                    actor.stop(Some("engine restart".into()));
+                }
+                respawn(&myself, zone);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is<M>(cell: &ActorCell, actor: &ActorRef<M>) -> bool {
+    cell.get_id() == actor.get_id()
+}
+
+fn respawn(myself: &ActorRef<SupervisorMsg>, zone: ZoneId) {
+    let _ = myself.cast(SupervisorMsg::RespawnZone { zone, attempt: 0 });
+}

@@ -1,0 +1,196 @@
+//! The unit of work: group commit for every actor's writes.
+//!
+//! Actors hand in an [`Intent`] (its changes, the events to announce, and what to do
+//! with the outcome) and move on. While one transaction is in flight, newly submitted
+//! intents queue up; when it finishes, everything queued (up to `max_batch`) goes into
+//! the next transaction. After a commit each intent's outcome runs (settle the
+//! participants, answer the client) and its events go to the notifier, in commit order.
+//!
+//! If a batch of several intents fails, each is retried alone, so one refused change
+//! (a constraint, a stale status) does not sink the others; a failure of a single intent
+//! is final and its participants undo.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tracing::{debug, warn};
+
+use crate::domain::DomainEvent;
+use crate::notifier::NotifierMsg;
+use crate::storage::{Change, Storage, StorageError};
+
+/// What an intent's participants learn once its transaction is decided.
+pub type Outcome = Result<(), CommitError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitError {
+    /// The database refused or failed the transaction.
+    Failed(String),
+    /// The queue is full; nothing was attempted.
+    Overloaded,
+}
+
+/// A change spanning one or more actors, committed all or nothing.
+pub struct Intent {
+    pub changes: Vec<Change>,
+    pub events: Vec<DomainEvent>,
+    /// Runs exactly once with the outcome: settles or undoes every participant and
+    /// replies to the client.
+    pub on_outcome: Box<dyn FnOnce(Outcome) + Send>,
+}
+
+impl Intent {
+    fn decide(self, outcome: Outcome, notifier: &Option<ActorRef<NotifierMsg>>) {
+        if outcome.is_ok() && !self.events.is_empty() {
+            if let Some(notifier) = notifier {
+                // Never blocks: the notifier's mailbox is unbounded and it only fans out.
+                let _ = notifier.cast(NotifierMsg::Publish(self.events));
+            }
+        }
+        (self.on_outcome)(outcome);
+    }
+}
+
+pub enum UowMsg {
+    Submit(Intent),
+    /// Replies once everything submitted before it has been decided. A restarting zone
+    /// uses it so that its rebuild from the database sees every in-flight write.
+    Barrier(RpcReplyPort<()>),
+    /// Internal: a transaction finished.
+    Decided(Vec<(Intent, Outcome)>),
+}
+
+pub struct UnitOfWork;
+
+pub struct UowArgs {
+    pub storage: Arc<dyn Storage>,
+    pub notifier: Option<ActorRef<NotifierMsg>>,
+    pub max_batch: usize,
+    pub max_queue: usize,
+}
+
+pub struct UowState {
+    storage: Arc<dyn Storage>,
+    notifier: Option<ActorRef<NotifierMsg>>,
+    queue: VecDeque<Intent>,
+    in_flight: bool,
+    max_batch: usize,
+    max_queue: usize,
+    /// Batch sizes of recent commits, for metrics.
+    pub committed_batches: u64,
+    pub committed_intents: u64,
+}
+
+impl Actor for UnitOfWork {
+    type Msg = UowMsg;
+    type State = UowState;
+    type Arguments = UowArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<UowMsg>,
+        args: UowArgs,
+    ) -> Result<UowState, ActorProcessingErr> {
+        Ok(UowState {
+            storage: args.storage,
+            notifier: args.notifier,
+            queue: VecDeque::new(),
+            in_flight: false,
+            max_batch: args.max_batch.max(1),
+            max_queue: args.max_queue.max(1),
+            committed_batches: 0,
+            committed_intents: 0,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<UowMsg>,
+        message: UowMsg,
+        state: &mut UowState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            UowMsg::Submit(intent) => {
+                if state.queue.len() >= state.max_queue {
+                    intent.decide(Err(CommitError::Overloaded), &None);
+                } else {
+                    state.queue.push_back(intent);
+                }
+            }
+            UowMsg::Barrier(reply) => state.queue.push_back(Intent {
+                changes: Vec::new(),
+                events: Vec::new(),
+                on_outcome: Box::new(move |_| {
+                    let _ = reply.send(());
+                }),
+            }),
+            UowMsg::Decided(decided) => {
+                state.in_flight = false;
+                state.committed_batches += 1;
+                state.committed_intents += decided.len() as u64;
+                for (intent, outcome) in decided {
+                    intent.decide(outcome, &state.notifier);
+                }
+            }
+        }
+        if !state.in_flight && !state.queue.is_empty() {
+            let n = state.queue.len().min(state.max_batch);
+            let batch: Vec<Intent> = state.queue.drain(..n).collect();
+            state.in_flight = true;
+            let storage = state.storage.clone();
+            tokio::spawn(async move {
+                let decided = commit_batch(storage.as_ref(), batch).await;
+                // If the unit of work died meanwhile, its supervisor restarts the engine
+                // and every zone rebuilds from the database; dropping here is safe.
+                let _ = myself.cast(UowMsg::Decided(decided));
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Commits `batch` in one transaction, or each intent alone if that fails.
+async fn commit_batch(storage: &dyn Storage, batch: Vec<Intent>) -> Vec<(Intent, Outcome)> {
+    let changes: Vec<Change> = batch
+        .iter()
+        .flat_map(|i| i.changes.iter().cloned())
+        .collect();
+    if changes.is_empty() {
+        return batch.into_iter().map(|i| (i, Ok(()))).collect();
+    }
+    match storage.commit(&changes).await {
+        Ok(()) => {
+            debug!(
+                intents = batch.len(),
+                changes = changes.len(),
+                "batch committed"
+            );
+            batch.into_iter().map(|i| (i, Ok(()))).collect()
+        }
+        Err(err) if batch.len() == 1 => {
+            warn!(error = %err, "commit failed");
+            batch.into_iter().map(|i| (i, Err(failed(&err)))).collect()
+        }
+        Err(err) => {
+            warn!(error = %err, intents = batch.len(), "batch commit failed; retrying each intent alone");
+            let mut decided = Vec::with_capacity(batch.len());
+            for intent in batch {
+                let outcome = if intent.changes.is_empty() {
+                    Ok(())
+                } else {
+                    storage.commit(&intent.changes).await.map_err(|e| {
+                        warn!(error = %e, "commit failed");
+                        failed(&e)
+                    })
+                };
+                decided.push((intent, outcome));
+            }
+            decided
+        }
+    }
+}
+
+fn failed(err: &StorageError) -> CommitError {
+    CommitError::Failed(err.to_string())
+}

@@ -1,0 +1,184 @@
+//! Invariant 2 across zones: one user never holds two overlapping active reservations,
+//! and never more than `limit` active ones.
+//!
+//! Zone actors run in parallel, so this check cannot live inside one zone. The ledger is
+//! a sharded map whose per-user entry is claimed atomically (under its shard's lock) in
+//! the same turn in which a zone decides, so two zones can never both accept
+//! overlapping requests of one user. Claims are released by the unit of work's outcome
+//! when a commit fails, and when a reservation stops being active.
+
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+
+use crate::domain::{Interval, Reservation, ReservationId, UserId, ZoneId};
+use crate::error::EngineError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Claim {
+    id: ReservationId,
+    zone: ZoneId,
+    interval: Interval,
+}
+
+#[derive(Debug)]
+pub struct UserLedger {
+    claims: DashMap<UserId, Vec<Claim>>,
+    limit: usize,
+}
+
+impl UserLedger {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            claims: DashMap::new(),
+            limit,
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Atomically checks and records a claim. Claims that ended before `now` no longer
+    /// count and are dropped.
+    pub fn try_claim(
+        &self,
+        user: UserId,
+        id: ReservationId,
+        zone: &ZoneId,
+        interval: Interval,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let mut claims = self.claims.entry(user).or_default();
+        claims.retain(|c| c.interval.end > now);
+        if let Some(c) = claims.iter().find(|c| c.interval.overlaps(&interval)) {
+            return Err(EngineError::UserOverlap {
+                conflict: c.interval,
+            });
+        }
+        if claims.len() >= self.limit {
+            return Err(EngineError::UserLimit { limit: self.limit });
+        }
+        claims.push(Claim {
+            id,
+            zone: zone.clone(),
+            interval,
+        });
+        Ok(())
+    }
+
+    pub fn release(&self, user: UserId, id: &ReservationId) {
+        if let Some(mut claims) = self.claims.get_mut(&user) {
+            claims.retain(|c| &c.id != id);
+        }
+        self.claims.remove_if(&user, |_, claims| claims.is_empty());
+    }
+
+    /// Replaces every claim of `zone` by the zone's active reservations as rebuilt from
+    /// the database. Called by a (re)starting zone once no write of it is in flight.
+    pub fn reset_zone(&self, zone: &ZoneId, active: &[Reservation]) {
+        for mut claims in self.claims.iter_mut() {
+            claims.retain(|c| &c.zone != zone);
+        }
+        for r in active.iter().filter(|r| r.status.is_active()) {
+            self.claims.entry(r.user_id).or_default().push(Claim {
+                id: r.id,
+                zone: zone.clone(),
+                interval: r.interval,
+            });
+        }
+        self.claims.retain(|_, claims| !claims.is_empty());
+    }
+
+    /// Number of claims a user holds (for tests and metrics).
+    pub fn claims_of(&self, user: UserId) -> usize {
+        self.claims.get(&user).map_or(0, |c| c.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 1, h, 0, 0).unwrap()
+    }
+    fn iv(a: u32, b: u32) -> Interval {
+        Interval::new(at(a), at(b)).unwrap()
+    }
+    fn zone(z: &str) -> ZoneId {
+        ZoneId(z.into())
+    }
+
+    #[test]
+    fn overlapping_claims_across_zones_are_refused() {
+        let ledger = UserLedger::new(3);
+        ledger
+            .try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(9, 11), at(0))
+            .unwrap();
+        let err = ledger.try_claim(1, Uuid::now_v7(), &zone("quiet"), iv(10, 12), at(0));
+        assert_eq!(
+            err,
+            Err(EngineError::UserOverlap {
+                conflict: iv(9, 11)
+            })
+        );
+        // Another user, or a touching interval, is fine.
+        ledger
+            .try_claim(2, Uuid::now_v7(), &zone("quiet"), iv(10, 12), at(0))
+            .unwrap();
+        ledger
+            .try_claim(1, Uuid::now_v7(), &zone("quiet"), iv(11, 12), at(0))
+            .unwrap();
+    }
+
+    #[test]
+    fn limit_counts_only_claims_that_have_not_ended() {
+        let ledger = UserLedger::new(2);
+        ledger
+            .try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(1, 2), at(0))
+            .unwrap();
+        ledger
+            .try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(3, 4), at(0))
+            .unwrap();
+        assert_eq!(
+            ledger.try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(5, 6), at(0)),
+            Err(EngineError::UserLimit { limit: 2 })
+        );
+        // At 02:00 the first claim has ended and no longer counts.
+        ledger
+            .try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(5, 6), at(2))
+            .unwrap();
+    }
+
+    #[test]
+    fn release_frees_the_interval() {
+        let ledger = UserLedger::new(3);
+        let id = Uuid::now_v7();
+        ledger
+            .try_claim(1, id, &zone("cafe"), iv(9, 11), at(0))
+            .unwrap();
+        ledger.release(1, &id);
+        assert_eq!(ledger.claims_of(1), 0);
+        ledger
+            .try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(9, 11), at(0))
+            .unwrap();
+    }
+
+    #[test]
+    fn reset_zone_replaces_only_that_zones_claims() {
+        let ledger = UserLedger::new(3);
+        ledger
+            .try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(9, 10), at(0))
+            .unwrap();
+        ledger
+            .try_claim(1, Uuid::now_v7(), &zone("quiet"), iv(12, 13), at(0))
+            .unwrap();
+        ledger.reset_zone(&zone("cafe"), &[]);
+        assert_eq!(ledger.claims_of(1), 1);
+        ledger
+            .try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(9, 10), at(0))
+            .unwrap();
+    }
+}
