@@ -1,1 +1,83 @@
-fn main() {}
+//! `pica` — run the server (`pica` or `pica serve`) or apply migrations (`pica migrate`).
+
+use anyhow::{Context, bail};
+use pica::storage::Db;
+use pica::{Application, Settings};
+use tracing_subscriber::EnvFilter;
+
+fn usage() -> &'static str {
+    "usage: pica [serve | migrate | help]\n\
+     Configuration comes from the environment and a .env file; see README.md."
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // A missing .env is fine; a malformed one is not.
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(e) if e.not_found() => {}
+        Err(e) => return Err(e).context("reading .env"),
+    }
+    init_tracing();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("serve") => serve().await,
+        Some("migrate") => {
+            let settings = Settings::from_env()?;
+            let db = Db::connect(&settings.database_url, 1).await?;
+            db.migrate().await?;
+            println!("migrations applied ({})", db.backend());
+            Ok(())
+        }
+        Some("help" | "--help" | "-h") => {
+            println!("{}", usage());
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?}\n{}", usage()),
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let app = Application::build(settings).await?;
+    // Tests and scripts that start the binary on port 0 read the address from here.
+    println!("pica listening on http://{}", app.local_addr());
+    app.run_until(shutdown_signal()).await
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env("PICA_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("PICA_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

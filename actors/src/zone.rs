@@ -6,6 +6,8 @@
 //! or undoes the change, and only then answers the client.
 
 use std::sync::Arc;
+
+use chrono::SubsecRound;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
@@ -179,7 +181,8 @@ fn reserve(
     request: ReserveRequest,
     reply: Reply<Reservation>,
 ) {
-    let now = state.clock.now();
+    // Stored with microsecond precision by both databases: keep memory identical.
+    let now = state.clock.now().trunc_subsecs(6);
     if let Err(refusal) = state.book.check_create(&request.seat, &request.interval) {
         let _ = reply.send(Err(refusal));
         return;

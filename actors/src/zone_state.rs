@@ -39,7 +39,9 @@ struct SeatBook {
 #[derive(Debug, Clone)]
 pub struct ZoneState {
     zone: ZoneId,
-    seats: BTreeMap<SeatNumber, SeatBook>,
+    /// Seat numbers in layout order (A1, A2, ..., A10), for views.
+    order: Vec<SeatNumber>,
+    seats: HashMap<SeatNumber, SeatBook>,
     index: HashMap<ReservationId, (SeatNumber, DateTime<Utc>)>,
 }
 
@@ -57,6 +59,7 @@ impl ZoneState {
     pub fn new(zone: ZoneId, seats: &[SeatLayout], active: Vec<Reservation>) -> Self {
         let mut state = Self {
             zone,
+            order: seats.iter().map(|s| s.number.clone()).collect(),
             seats: seats
                 .iter()
                 .map(|s| {
@@ -199,8 +202,7 @@ impl ZoneState {
         &self,
         window: &Interval,
     ) -> Vec<(SeatNumber, SeatService, Vec<Interval>)> {
-        self.seats
-            .iter()
+        self.in_order()
             .map(|(number, book)| {
                 let free = match book.service {
                     SeatService::OutOfService => Vec::new(),
@@ -213,8 +215,7 @@ impl ZoneState {
 
     /// What each seat looks like at `now`.
     pub fn live_view(&self, now: DateTime<Utc>) -> Vec<SeatView> {
-        self.seats
-            .iter()
+        self.in_order()
             .map(|(number, book)| {
                 let live = match book.service {
                     SeatService::OutOfService => LiveSeatState::OutOfService,
@@ -235,9 +236,15 @@ impl ZoneState {
 
     /// All reservations held, including pending ones (for audits and tests).
     pub fn reservations(&self) -> impl Iterator<Item = &Reservation> {
-        self.seats
-            .values()
+        self.in_order()
+            .map(|(_, book)| book)
             .flat_map(|book| book.by_start.values().map(|e| &e.reservation))
+    }
+
+    fn in_order(&self) -> impl Iterator<Item = (&SeatNumber, &SeatBook)> {
+        self.order
+            .iter()
+            .filter_map(|n| self.seats.get(n).map(|book| (n, book)))
     }
 
     fn insert(&mut self, reservation: Reservation, pending: Pending) {

@@ -1,0 +1,144 @@
+//! The one error type of the HTTP edge. Every error becomes `{"detail": "..."}` with the
+//! right status; internal errors are logged and never leaked.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pica_actors::{EngineError, Interval};
+use serde_json::{Value, json};
+
+use crate::http::local;
+use crate::storage::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Well-formed but semantically invalid input.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Malformed input, with the status the framework chose (400, 413, 415, ...).
+    #[error("{1}")]
+    Rejected(StatusCode, String),
+    #[error("Not authenticated")]
+    NotAuthenticated,
+    #[error("Invalid or expired token")]
+    InvalidToken,
+    #[error("Missing or invalid API key")]
+    InvalidApiKey,
+    #[error("Invalid username or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    NotFound(String),
+    /// `conflict` is the interval that is in the way, already rendered.
+    #[error("{detail}")]
+    Conflict {
+        detail: String,
+        conflict: Option<(String, String)>,
+    },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Rejected(status, _) => *status,
+            ApiError::NotAuthenticated => StatusCode::FORBIDDEN,
+            ApiError::InvalidToken | ApiError::InvalidApiKey | ApiError::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut body = json!({ "detail": self.to_string() });
+        match &self {
+            ApiError::Internal(err) => {
+                tracing::error!(error = ?err, "internal error");
+                body = json!({ "detail": "Internal server error" });
+            }
+            ApiError::Conflict {
+                conflict: Some((start, end)),
+                ..
+            } => {
+                body["conflict"] = json!({ "start": start, "end": end });
+            }
+            _ => {}
+        }
+        let mut response = (status, Json::<Value>(body)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            ApiError::InvalidToken | ApiError::InvalidCredentials => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::InvalidApiKey => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("ApiKey"));
+            }
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(err: EngineError) -> Self {
+        ApiError::engine(err, chrono_tz::UTC)
+    }
+}
+
+impl ApiError {
+    /// Maps an engine refusal, rendering a conflicting interval in `tz`.
+    pub fn engine(err: EngineError, tz: chrono_tz::Tz) -> Self {
+        let render = |i: Interval| Some((local(i.start, tz), local(i.end, tz)));
+        let detail = err.to_string();
+        match err {
+            EngineError::UnknownSeat(_) | EngineError::ReservationNotFound => {
+                ApiError::NotFound(detail)
+            }
+            EngineError::SeatOutOfService(_) | EngineError::UserLimit { .. } => {
+                ApiError::Conflict {
+                    detail,
+                    conflict: None,
+                }
+            }
+            EngineError::SeatTaken { conflict } | EngineError::UserOverlap { conflict } => {
+                ApiError::Conflict {
+                    detail,
+                    conflict: render(conflict),
+                }
+            }
+            EngineError::NotChangeable { .. }
+            | EngineError::AlreadyEnded
+            | EngineError::ChangeInProgress => ApiError::Conflict {
+                detail,
+                conflict: None,
+            },
+            EngineError::CommitFailed | EngineError::Overloaded | EngineError::Unavailable => {
+                ApiError::Unavailable(detail)
+            }
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
+/// A handler panicked: log it, answer a plain 500 JSON body.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+}

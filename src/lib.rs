@@ -1,0 +1,17 @@
+//! Pica, the booking engine of a coworking space that is also a library and a café.
+//!
+//! The engine (zone actors, unit of work, notifier) lives in the `pica-actors` crate;
+//! this crate is the service around it: configuration, the HTTP edge, authentication
+//! and sqlx storage.
+
+pub mod app;
+pub mod auth;
+pub mod calendar;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod storage;
+
+pub use app::{AppState, Application};
+pub use config::Settings;

@@ -1,0 +1,274 @@
+//! PostgreSQL queries. Times are `timestamptz`.
+
+use chrono::{DateTime, Utc};
+use pica_actors::{
+    Change, Interval, Reservation, ReservationId, SeatLayout, SeatNumber, SeatService, UserId,
+    ZoneId, ZoneLayout,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+
+use super::{DbError, NewUser, ReservationQuery, Role, UserRecord, parse_status, seed, stale};
+
+/// `SELECT` of a reservation's columns followed by the rest of the statement; a macro so
+/// the SQL stays a literal (sqlx refuses dynamic strings).
+macro_rules! select_reservations {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, user_id, seat_number, zone_id, starts_at, ends_at, status, created_at \
+             FROM reservations ",
+            $rest
+        )
+    };
+}
+
+fn reservation_from(row: &PgRow) -> Result<Reservation, sqlx::Error> {
+    Ok(Reservation {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        seat: SeatNumber(row.try_get("seat_number")?),
+        zone: ZoneId(row.try_get("zone_id")?),
+        interval: Interval::new(row.try_get("starts_at")?, row.try_get("ends_at")?)
+            .ok_or_else(|| sqlx::Error::Decode("reservation with empty interval".into()))?,
+        status: parse_status(row.try_get("status")?)?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn user_from(row: &PgRow) -> Result<UserRecord, sqlx::Error> {
+    Ok(UserRecord {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        password_hash: row.try_get("password_hash")?,
+        role: Role::parse(row.try_get("role")?),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub async fn seed_if_empty(pool: &PgPool) -> Result<bool, DbError> {
+    let mut tx = pool.begin().await?;
+    // Two servers starting on one empty database must not both seed.
+    sqlx::query("LOCK TABLE zones IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    let zones: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM zones")
+        .fetch_one(&mut *tx)
+        .await?;
+    if zones > 0 {
+        return Ok(false);
+    }
+    for (position, zone) in seed::ZONES.iter().enumerate() {
+        sqlx::query("INSERT INTO zones (id, name, kind, position) VALUES ($1, $2, $3, $4)")
+            .bind(zone.id)
+            .bind(zone.name)
+            .bind(zone.kind)
+            .bind(position as i32)
+            .execute(&mut *tx)
+            .await?;
+        for (number, position) in seed::seat_numbers(zone) {
+            sqlx::query("INSERT INTO seats (number, zone_id, position) VALUES ($1, $2, $3)")
+                .bind(number)
+                .bind(zone.id)
+                .bind(position)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    for book in &seed::BOOKS {
+        sqlx::query(
+            "INSERT INTO books (title, author, isbn, condition, total_copies, price_cents) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(book.title)
+        .bind(book.author)
+        .bind(book.isbn)
+        .bind(book.condition)
+        .bind(book.copies)
+        .bind(book.price_cents)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub async fn load_layout(pool: &PgPool) -> Result<Vec<ZoneLayout>, sqlx::Error> {
+    let zones = sqlx::query("SELECT id, name, kind FROM zones ORDER BY position, id")
+        .fetch_all(pool)
+        .await?;
+    let seats = sqlx::query("SELECT number, zone_id, status FROM seats ORDER BY position, number")
+        .fetch_all(pool)
+        .await?;
+    let mut layout = Vec::with_capacity(zones.len());
+    for zone in zones {
+        let id: String = zone.try_get("id")?;
+        let mut zone_seats = Vec::new();
+        for seat in seats.iter().filter(|s| s.get::<String, _>("zone_id") == id) {
+            let status: String = seat.try_get("status")?;
+            zone_seats.push(SeatLayout {
+                number: SeatNumber(seat.try_get("number")?),
+                service: SeatService::parse(&status)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("seat status {status}").into()))?,
+            });
+        }
+        layout.push(ZoneLayout {
+            id: ZoneId(id),
+            name: zone.try_get("name")?,
+            kind: zone.try_get("kind")?,
+            seats: zone_seats,
+        });
+    }
+    Ok(layout)
+}
+
+pub async fn load_active(
+    pool: &PgPool,
+    zone: &ZoneId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Reservation>, sqlx::Error> {
+    let sql = select_reservations!(
+        "WHERE zone_id = $1 AND status IN ('confirmed', 'checked_in') AND ends_at > $2"
+    );
+    let rows = sqlx::query(sql)
+        .bind(&zone.0)
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(reservation_from).collect()
+}
+
+pub async fn commit(pool: &PgPool, changes: &[Change]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for change in changes {
+        match change {
+            Change::CreateReservation {
+                reservation: r,
+                idempotency_key,
+            } => {
+                sqlx::query(
+                    "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
+                     status, created_at, updated_at, idempotency_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
+                )
+                .bind(r.id)
+                .bind(r.user_id)
+                .bind(&r.seat.0)
+                .bind(&r.zone.0)
+                .bind(r.interval.start)
+                .bind(r.interval.end)
+                .bind(r.status.as_str())
+                .bind(r.created_at)
+                .bind(idempotency_key.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Change::SetReservationStatus { id, from, to, at } => {
+                let done = sqlx::query(
+                    "UPDATE reservations SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+                )
+                .bind(to.as_str())
+                .bind(*at)
+                .bind(id)
+                .bind(from.as_str())
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(stale(*id));
+                }
+            }
+        }
+    }
+    tx.commit().await
+}
+
+pub async fn create_user(pool: &PgPool, user: &NewUser<'_>) -> Result<UserId, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO users (username, email, password_hash, role, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(user.username)
+    .bind(user.email)
+    .bind(user.password_hash)
+    .bind(user.role.as_str())
+    .bind(user.created_at)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn find_user_by_name(
+    pool: &PgPool,
+    username: &str,
+) -> Result<Option<UserRecord>, sqlx::Error> {
+    sqlx::query("SELECT * FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(user_from)
+        .transpose()
+}
+
+pub async fn find_user(pool: &PgPool, id: UserId) -> Result<Option<UserRecord>, sqlx::Error> {
+    sqlx::query("SELECT * FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(user_from)
+        .transpose()
+}
+
+pub async fn reservation(
+    pool: &PgPool,
+    id: ReservationId,
+) -> Result<Option<Reservation>, sqlx::Error> {
+    let sql = select_reservations!("WHERE id = $1");
+    sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(reservation_from)
+        .transpose()
+}
+
+pub async fn reservation_by_key(
+    pool: &PgPool,
+    user_id: UserId,
+    key: &str,
+) -> Result<Option<Reservation>, sqlx::Error> {
+    let sql = select_reservations!("WHERE user_id = $1 AND idempotency_key = $2");
+    sqlx::query(sql)
+        .bind(user_id)
+        .bind(key)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(reservation_from)
+        .transpose()
+}
+
+pub async fn reservations_of(
+    pool: &PgPool,
+    q: &ReservationQuery,
+) -> Result<Vec<Reservation>, sqlx::Error> {
+    let sql = select_reservations!(
+        "WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::uuid IS NULL OR id < $3) \
+         ORDER BY id DESC LIMIT $4"
+    );
+    let rows = sqlx::query(sql)
+        .bind(q.user_id)
+        .bind(q.status.map(|s| s.as_str()))
+        .bind(q.before)
+        .bind(i64::from(q.limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(reservation_from).collect()
+}
+
+pub async fn all_reservations(pool: &PgPool) -> Result<Vec<Reservation>, sqlx::Error> {
+    let sql = select_reservations!("ORDER BY id");
+    let rows = sqlx::query(sql).fetch_all(pool).await?;
+    rows.iter().map(reservation_from).collect()
+}

@@ -1,0 +1,158 @@
+//! The demo space a fresh database starts with (SPEC "Domain"): three zones and a
+//! small catalog of real, well-known books.
+
+pub struct DemoZone {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub prefix: char,
+    pub seats: u32,
+}
+
+pub const ZONES: [DemoZone; 3] = [
+    DemoZone {
+        id: "coworking",
+        name: "Coworking Floor",
+        kind: "coworking",
+        prefix: 'A',
+        seats: 20,
+    },
+    DemoZone {
+        id: "cafe",
+        name: "Café",
+        kind: "cafe",
+        prefix: 'C',
+        seats: 12,
+    },
+    DemoZone {
+        id: "quiet",
+        name: "Quiet Room",
+        kind: "quiet",
+        prefix: 'Q',
+        seats: 8,
+    },
+];
+
+pub struct DemoBook {
+    pub title: &'static str,
+    pub author: &'static str,
+    pub isbn: Option<&'static str>,
+    pub condition: &'static str,
+    pub copies: i32,
+    pub price_cents: Option<i32>,
+}
+
+const fn book(
+    title: &'static str,
+    author: &'static str,
+    isbn: &'static str,
+    condition: &'static str,
+    copies: i32,
+    price_cents: i32,
+) -> DemoBook {
+    DemoBook {
+        title,
+        author,
+        isbn: Some(isbn),
+        condition,
+        copies,
+        price_cents: Some(price_cents),
+    }
+}
+
+pub const BOOKS: [DemoBook; 12] = [
+    book(
+        "Designing Data-Intensive Applications",
+        "Martin Kleppmann",
+        "9781449373320",
+        "new",
+        3,
+        45_00,
+    ),
+    book(
+        "The Pragmatic Programmer",
+        "Andrew Hunt, David Thomas",
+        "9780135957059",
+        "new",
+        2,
+        40_00,
+    ),
+    book(
+        "Clean Code",
+        "Robert C. Martin",
+        "9780132350884",
+        "pre_loved",
+        2,
+        15_00,
+    ),
+    book(
+        "The Rust Programming Language",
+        "Steve Klabnik, Carol Nichols",
+        "9781718503106",
+        "new",
+        4,
+        39_00,
+    ),
+    book(
+        "Sapiens: A Brief History of Humankind",
+        "Yuval Noah Harari",
+        "9780062316097",
+        "pre_loved",
+        3,
+        9_00,
+    ),
+    book(
+        "Thinking, Fast and Slow",
+        "Daniel Kahneman",
+        "9780374533557",
+        "pre_loved",
+        2,
+        8_00,
+    ),
+    book(
+        "Atomic Habits",
+        "James Clear",
+        "9780735211292",
+        "new",
+        5,
+        22_00,
+    ),
+    book(
+        "Laskar Pelangi",
+        "Andrea Hirata",
+        "9789793062792",
+        "pre_loved",
+        2,
+        6_00,
+    ),
+    book(
+        "This Earth of Mankind",
+        "Pramoedya Ananta Toer",
+        "9780140256352",
+        "pre_loved",
+        1,
+        7_00,
+    ),
+    book(
+        "The Design of Everyday Things",
+        "Don Norman",
+        "9780465050659",
+        "new",
+        2,
+        25_00,
+    ),
+    book("Deep Work", "Cal Newport", "9781455586691", "new", 3, 20_00),
+    book(
+        "One Hundred Years of Solitude",
+        "Gabriel García Márquez",
+        "9780060883287",
+        "pre_loved",
+        1,
+        8_00,
+    ),
+];
+
+/// Seat numbers of a demo zone, in display order: `A1`..`A20`.
+pub fn seat_numbers(zone: &DemoZone) -> impl Iterator<Item = (String, i32)> + '_ {
+    (1..=zone.seats).map(move |n| (format!("{}{n}", zone.prefix), n as i32))
+}
