@@ -182,6 +182,10 @@ impl TestApp {
         self.client.post(self.url(path))
     }
 
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.client.put(self.url(path))
+    }
+
     pub fn delete(&self, path: &str) -> RequestBuilder {
         self.client.delete(self.url(path))
     }
@@ -264,4 +268,30 @@ pub fn status_of(all: &[Reservation], id: &str) -> Option<ReservationStatus> {
     all.iter()
         .find(|r| r.id.to_string() == id)
         .map(|r| r.status)
+}
+
+/// Polls `condition` until it holds or `secs` pass; panics with `what` on timeout.
+/// Used to wait for an observable state change (a zone coming back), never as a delay.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs one SQL statement on the test database (failure injection).
+pub async fn execute(db: &Db, sql: &'static str) {
+    match db {
+        Db::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+        Db::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
