@@ -7,20 +7,23 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use pica_actors::{Clock, Engine, EngineConfig, SystemClock};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{info, info_span, warn};
 
-use crate::auth::{SharedTokens, Tokens};
+use crate::auth::throttle::ThrottleLimits;
+use crate::auth::{Auth, AuthSettings};
 use crate::config::Settings;
 use crate::http;
 use crate::http::IdempotencyLocks;
+use crate::medimatch::{MediMatch, Recommender};
 use crate::storage::Db;
 
 /// What every handler can reach. Handlers hold no domain state of their own.
@@ -29,8 +32,11 @@ pub struct AppState {
     pub db: Db,
     pub engine: Engine,
     pub settings: Arc<Settings>,
-    pub tokens: SharedTokens,
+    pub auth: Arc<Auth>,
     pub idempotency: Arc<IdempotencyLocks>,
+    pub medimatch: MediMatch,
+    /// Event streams' limits and shutdown signal.
+    pub live: Arc<crate::live::Live>,
 }
 
 pub struct Application {
@@ -38,6 +44,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     engine_task: JoinHandle<()>,
+    lifecycle: crate::live::Lifecycle,
 }
 
 impl Application {
@@ -67,19 +74,60 @@ impl Application {
         let config = EngineConfig {
             per_user_limit: settings.max_active_reservations,
             rpc_timeout: settings.actor_timeout,
+            book_hold: settings.books.hold,
+            prepare_timeout: settings.books.prepare_timeout,
+            event_buffer: settings.live.event_buffer,
+            event_channel_capacity: settings.live.event_lag_limit,
+            lifecycle: settings.live.lifecycle(),
             ..EngineConfig::default()
         };
+        let medimatch = MediMatch::from_settings(&settings.medimatch, clock.clone())
+            .context("setting up MediMatch")?;
+        match &medimatch.recommender {
+            Recommender::Partner(client) => {
+                info!(
+                    host = client.host(),
+                    "drug recommendations come from MediMatch"
+                );
+                if settings.medimatch.api_key.is_none() {
+                    warn!(
+                        "MEDIMATCH_URL is set but MEDIMATCH_API_KEY is not: MediMatch will likely refuse us"
+                    );
+                }
+            }
+            Recommender::BuiltIn(builtin) => info!(
+                products = builtin.catalog().len(),
+                "MEDIMATCH_URL is not set: drug recommendations come from the built-in catalog"
+            ),
+        }
+        let auth = Arc::new(Auth::new(
+            db.clone(),
+            clock.clone(),
+            &settings.jwt_secret,
+            AuthSettings {
+                access_ttl: settings.token_ttl,
+                refresh_ttl: settings.refresh_ttl,
+                throttle: ThrottleLimits {
+                    per_username: settings.login_max_failures,
+                    per_address: settings.login_max_failures_per_address,
+                    window: settings.login_window,
+                },
+            },
+        ));
         let (engine, engine_task) = Engine::start(Arc::new(db.clone()), clock, config)
             .await
             .context("starting the engine")?;
+        let lifecycle = crate::live::Lifecycle::start(engine.clone(), &settings.live).await?;
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
         let state = AppState {
-            tokens: Arc::new(Tokens::new(&settings.jwt_secret, settings.token_ttl)),
+            auth,
             db,
             engine,
             idempotency: Arc::default(),
+            medimatch,
+            live: Arc::new(crate::live::Live::new(settings.live.clone())),
             settings: Arc::new(settings),
         };
         let router = router(state.clone());
@@ -88,6 +136,7 @@ impl Application {
             router,
             state,
             engine_task,
+            lifecycle,
         })
     }
 
@@ -108,11 +157,34 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         info!(address = %self.local_addr(), backend = self.state.db.backend(), "listening");
-        axum::serve(self.listener, self.router)
+        // API keys' last-use times are written in batches, not on every request.
+        let auth = self.state.auth.clone();
+        let flusher = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                if let Err(err) = auth.flush_key_usage().await {
+                    warn!(error = %err, "could not record API key usage");
+                }
+            }
+        });
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        // Event streams end when shutdown begins; otherwise the drain would wait forever.
+        let live = self.state.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            live.close();
+        };
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+            .await;
+        flusher.abort();
+        let _ = self.state.auth.flush_key_usage().await;
+        served.context("serving HTTP")?;
         info!("HTTP server drained; stopping the engine");
+        self.lifecycle.stop().await;
         self.state.engine.shutdown().await;
         let _ = self.engine_task.await;
         self.state.db.close().await;
@@ -123,14 +195,40 @@ impl Application {
 fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let settings = &state.settings;
+    let cors = if settings.cors_origins.is_empty() {
+        None
+    } else {
+        let origins: Vec<HeaderValue> = settings
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        Some(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static("api-key"),
+                    HeaderName::from_static("x-api-key"),
+                    HeaderName::from_static("idempotency-key"),
+                    HeaderName::from_static("last-event-id"),
+                ])
+                .max_age(std::time::Duration::from_secs(600)),
+        )
+    };
     http::router()
         .with_state(state.clone())
+        .layer(tower::util::option_layer(cors))
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             settings.request_timeout,
         ))
         .layer(CatchPanicLayer::custom(crate::error::panic_response))
+        // Outside the timeout and panic layers, so their 503/500 answers are counted too.
+        .layer(http::metrics::MetricsLayer::new())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req

@@ -42,6 +42,127 @@ impl std::fmt::Debug for JwtSecret {
     }
 }
 
+/// The key Pica presents to MediMatch. Never printed, never sent anywhere else.
+#[derive(Clone)]
+pub struct MedimatchApiKey(String);
+
+impl MedimatchApiKey {
+    pub fn new(key: String) -> anyhow::Result<Self> {
+        // Sent as a header: visible ASCII only. The message must not echo the key.
+        if key.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+            bail!("MEDIMATCH_API_KEY must be printable ASCII without spaces");
+        }
+        Ok(Self(key))
+    }
+
+    /// The key itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MedimatchApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MedimatchApiKey(..)")
+    }
+}
+
+/// The MediMatch partner service; with no `url`, the built-in recommender answers.
+#[derive(Debug, Clone)]
+pub struct MedimatchSettings {
+    pub url: Option<reqwest::Url>,
+    pub api_key: Option<MedimatchApiKey>,
+    pub connect_timeout: Duration,
+    /// The whole budget of one recommendation call, retries included.
+    pub timeout: Duration,
+    /// Extra tries after a transient failure.
+    pub retries: u32,
+    /// The first pause between tries (doubling, with jitter).
+    pub retry_backoff: Duration,
+    /// Consecutive failed calls that open the circuit breaker.
+    pub breaker_threshold: u32,
+    pub breaker_open: Duration,
+    /// How long a successful answer is reused; zero turns the cache off.
+    pub cache_ttl: Duration,
+}
+
+impl MedimatchSettings {
+    fn from_lookup(
+        get: &impl Fn(&str) -> Option<String>,
+        request_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let url = get("MEDIMATCH_URL")
+            .map(|raw| -> anyhow::Result<reqwest::Url> {
+                let url = reqwest::Url::parse(raw.trim())
+                    .map_err(|e| anyhow!("MEDIMATCH_URL is not a valid URL: {e}"))?;
+                if !matches!(url.scheme(), "http" | "https")
+                    || !url.has_host()
+                    || url.query().is_some()
+                    || url.fragment().is_some()
+                {
+                    bail!("MEDIMATCH_URL must be an http(s) URL without query, like https://medimatch.example");
+                }
+                Ok(url)
+            })
+            .transpose()?;
+        let api_key = get("MEDIMATCH_API_KEY")
+            .map(MedimatchApiKey::new)
+            .transpose()?;
+        let ms = |key: &str, default: u64| parse(get, key, default).map(Duration::from_millis);
+        let settings = Self {
+            url,
+            api_key,
+            connect_timeout: ms("MEDIMATCH_CONNECT_TIMEOUT_MS", 2_000)?,
+            timeout: ms("MEDIMATCH_TIMEOUT_MS", 5_000)?,
+            retries: parse(get, "MEDIMATCH_RETRIES", 2)?,
+            retry_backoff: ms("MEDIMATCH_RETRY_BACKOFF_MS", 100)?,
+            breaker_threshold: parse(get, "MEDIMATCH_BREAKER_THRESHOLD", 5)?,
+            breaker_open: ms("MEDIMATCH_BREAKER_OPEN_MS", 30_000)?,
+            cache_ttl: ms("MEDIMATCH_CACHE_TTL_MS", 60_000)?,
+        };
+        if settings.connect_timeout.is_zero() {
+            bail!("MEDIMATCH_CONNECT_TIMEOUT_MS must be positive");
+        }
+        if settings.timeout.is_zero() || settings.timeout >= request_timeout {
+            bail!("MEDIMATCH_TIMEOUT_MS must be positive and below PICA_REQUEST_TIMEOUT_SECONDS");
+        }
+        if settings.retries > 10 {
+            bail!("MEDIMATCH_RETRIES must be at most 10");
+        }
+        if settings.breaker_threshold == 0 {
+            bail!("MEDIMATCH_BREAKER_THRESHOLD must be at least 1");
+        }
+        Ok(settings)
+    }
+}
+
+/// Book reservations and bundles.
+#[derive(Debug, Clone)]
+pub struct BookSettings {
+    /// How long an uncollected book reservation holds its copies before it expires.
+    pub hold: Duration,
+    /// How long a prepared part of a bundle (seat + book) waits to be submitted before
+    /// it is released.
+    pub prepare_timeout: Duration,
+}
+
+impl BookSettings {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let hours: u64 = parse(get, "PICA_BOOK_HOLD_HOURS", 48)?;
+        if !(1..=24 * 90).contains(&hours) {
+            bail!("PICA_BOOK_HOLD_HOURS must be between 1 and 2160, got {hours}");
+        }
+        let prepare_ms: u64 = parse(get, "PICA_BUNDLE_PREPARE_TIMEOUT_MS", 5_000)?;
+        if !(1..=60_000).contains(&prepare_ms) {
+            bail!("PICA_BUNDLE_PREPARE_TIMEOUT_MS must be between 1 and 60000, got {prepare_ms}");
+        }
+        Ok(Self {
+            hold: Duration::from_secs(hours * 3600),
+            prepare_timeout: Duration::from_millis(prepare_ms),
+        })
+    }
+}
+
 /// When and how far ahead seats can be booked.
 #[derive(Debug, Clone)]
 pub struct Calendar {
@@ -60,6 +181,13 @@ pub struct Settings {
     /// True when no secret was configured and a random one is in use.
     pub jwt_secret_generated: bool,
     pub token_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Failed logins allowed per username, and per client address, in one window.
+    pub login_max_failures: u32,
+    pub login_max_failures_per_address: u32,
+    pub login_window: Duration,
+    /// Origins allowed by CORS; empty means CORS is off.
+    pub cors_origins: Vec<String>,
     pub calendar: Calendar,
     pub max_active_reservations: usize,
     pub db_max_connections: u32,
@@ -67,6 +195,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub actor_timeout: Duration,
     pub seed_demo: bool,
+    pub medimatch: MedimatchSettings,
+    pub books: BookSettings,
+    pub live: crate::live::LiveSettings,
 }
 
 impl Settings {
@@ -97,6 +228,8 @@ impl Settings {
         if max_active == 0 {
             bail!("PICA_MAX_ACTIVE_RESERVATIONS must be at least 1");
         }
+        let request_timeout = Duration::from_secs(parse(&get, "PICA_REQUEST_TIMEOUT_SECONDS", 15)?);
+        let medimatch = MedimatchSettings::from_lookup(&get, request_timeout)?;
         Ok(Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://pica.db".into()),
             bind: get("PICA_BIND")
@@ -105,7 +238,21 @@ impl Settings {
                 .context("PICA_BIND must be an address like 127.0.0.1:8000")?,
             jwt_secret,
             jwt_secret_generated,
-            token_ttl: Duration::from_secs(parse(&get, "PICA_TOKEN_TTL_SECONDS", 3600)?),
+            token_ttl: Duration::from_secs(parse(&get, "PICA_TOKEN_TTL_SECONDS", 900)?),
+            refresh_ttl: Duration::from_secs(
+                86_400 * parse::<u64>(&get, "PICA_REFRESH_TTL_DAYS", 30)?,
+            ),
+            login_max_failures: parse(&get, "PICA_LOGIN_MAX_FAILURES", 5)?,
+            login_max_failures_per_address: parse(&get, "PICA_LOGIN_MAX_FAILURES_PER_ADDRESS", 50)?,
+            login_window: Duration::from_secs(parse(&get, "PICA_LOGIN_WINDOW_SECONDS", 900)?),
+            cors_origins: get("PICA_CORS_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().to_string())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
             calendar: Calendar {
                 timezone,
                 opens,
@@ -116,9 +263,12 @@ impl Settings {
             max_active_reservations: max_active,
             db_max_connections: parse(&get, "PICA_DB_MAX_CONNECTIONS", 10)?,
             body_limit_bytes: parse(&get, "PICA_BODY_LIMIT_BYTES", 64 * 1024)?,
-            request_timeout: Duration::from_secs(parse(&get, "PICA_REQUEST_TIMEOUT_SECONDS", 15)?),
+            request_timeout,
             actor_timeout: Duration::from_millis(parse(&get, "PICA_ACTOR_TIMEOUT_MS", 5000)?),
             seed_demo: parse(&get, "PICA_SEED_DEMO", true)?,
+            medimatch,
+            books: BookSettings::from_lookup(&get)?,
+            live: crate::live::LiveSettings::from_lookup(&get)?,
         })
     }
 }
@@ -197,6 +347,85 @@ mod tests {
         ] {
             let err = format!("{:#}", settings(&[(key, value)]).unwrap_err());
             assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn medimatch_defaults_to_the_built_in_recommender() {
+        let m = settings(&[]).unwrap().medimatch;
+        assert!(m.url.is_none());
+        assert!(m.api_key.is_none());
+        assert_eq!(m.timeout, Duration::from_secs(5));
+        assert_eq!(m.connect_timeout, Duration::from_secs(2));
+        assert_eq!(m.retries, 2);
+        assert_eq!(m.breaker_threshold, 5);
+        assert_eq!(m.breaker_open, Duration::from_secs(30));
+        assert_eq!(m.cache_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn medimatch_partner_settings_are_read() {
+        let m = settings(&[
+            ("MEDIMATCH_URL", "http://127.0.0.1:9999/api/"),
+            ("MEDIMATCH_API_KEY", "k-123"),
+            ("MEDIMATCH_TIMEOUT_MS", "250"),
+            ("MEDIMATCH_CONNECT_TIMEOUT_MS", "50"),
+            ("MEDIMATCH_RETRIES", "0"),
+            ("MEDIMATCH_RETRY_BACKOFF_MS", "5"),
+            ("MEDIMATCH_BREAKER_THRESHOLD", "2"),
+            ("MEDIMATCH_BREAKER_OPEN_MS", "1000"),
+            ("MEDIMATCH_CACHE_TTL_MS", "0"),
+        ])
+        .unwrap()
+        .medimatch;
+        assert_eq!(m.url.unwrap().as_str(), "http://127.0.0.1:9999/api/");
+        assert_eq!(m.api_key.unwrap().expose(), "k-123");
+        assert_eq!(m.timeout, Duration::from_millis(250));
+        assert_eq!(m.connect_timeout, Duration::from_millis(50));
+        assert_eq!(m.retries, 0);
+        assert_eq!(m.retry_backoff, Duration::from_millis(5));
+        assert_eq!(m.breaker_threshold, 2);
+        assert_eq!(m.breaker_open, Duration::from_secs(1));
+        assert!(m.cache_ttl.is_zero());
+    }
+
+    #[test]
+    fn medimatch_api_key_is_never_printed() {
+        let s = settings(&[
+            ("MEDIMATCH_URL", "https://medimatch.example"),
+            ("MEDIMATCH_API_KEY", "sup3r-s3cret-key"),
+        ])
+        .unwrap();
+        let printed = format!("{s:?} {:?}", s.medimatch);
+        assert!(!printed.contains("sup3r-s3cret-key"), "{printed}");
+        assert!(printed.contains("MedimatchApiKey(..)"));
+        // Nor in the message refusing a malformed key.
+        let err = format!(
+            "{:#}",
+            settings(&[("MEDIMATCH_API_KEY", "bad key\u{7f}")]).unwrap_err()
+        );
+        assert!(
+            err.contains("MEDIMATCH_API_KEY") && !err.contains("bad key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_medimatch_values_name_the_variable() {
+        for (key, value) in [
+            ("MEDIMATCH_URL", "not a url"),
+            ("MEDIMATCH_URL", "ftp://medimatch.example"),
+            ("MEDIMATCH_URL", "http://medimatch.example/?q=1"),
+            ("MEDIMATCH_TIMEOUT_MS", "0"),
+            ("MEDIMATCH_TIMEOUT_MS", "15000"),
+            ("MEDIMATCH_CONNECT_TIMEOUT_MS", "0"),
+            ("MEDIMATCH_RETRIES", "11"),
+            ("MEDIMATCH_RETRIES", "-1"),
+            ("MEDIMATCH_BREAKER_THRESHOLD", "0"),
+            ("MEDIMATCH_CACHE_TTL_MS", "soon"),
+        ] {
+            let err = format!("{:#}", settings(&[(key, value)]).unwrap_err());
+            assert!(err.contains(key), "{key}={value}: {err}");
         }
     }
 }

@@ -27,6 +27,10 @@ pub enum ApiError {
     #[error("Invalid username or password")]
     InvalidCredentials,
     #[error("{0}")]
+    Forbidden(String),
+    #[error("Too many attempts; retry in {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
+    #[error("{0}")]
     NotFound(String),
     /// `conflict` is the interval that is in the way, already rendered.
     #[error("{detail}")]
@@ -36,6 +40,10 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// Drug recommendations failed; answered in MediMatch's shape
+    /// `{"success": false, "detail": ...}` with the status the failure maps to.
+    #[error("{0}")]
+    Medimatch(#[from] crate::medimatch::MedimatchError),
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -49,9 +57,12 @@ impl ApiError {
             ApiError::InvalidToken | ApiError::InvalidApiKey | ApiError::InvalidCredentials => {
                 StatusCode::UNAUTHORIZED
             }
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Medimatch(err) => err.status(),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,6 +83,9 @@ impl IntoResponse for ApiError {
             } => {
                 body["conflict"] = json!({ "start": start, "end": end });
             }
+            ApiError::Medimatch(_) => {
+                body = json!({ "success": false, "detail": self.to_string() });
+            }
             _ => {}
         }
         let mut response = (status, Json::<Value>(body)).into_response();
@@ -85,6 +99,14 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            ApiError::Medimatch(err) => {
+                if let Some(secs) = err.retry_after_secs() {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
             }
             _ => {}
         }
@@ -107,6 +129,10 @@ impl ApiError {
             EngineError::UnknownSeat(_) | EngineError::ReservationNotFound => {
                 ApiError::NotFound(detail)
             }
+            EngineError::SeatExists(_) => ApiError::Conflict {
+                detail,
+                conflict: None,
+            },
             EngineError::SeatOutOfService(_) | EngineError::UserLimit { .. } => {
                 ApiError::Conflict {
                     detail,
@@ -128,6 +154,21 @@ impl ApiError {
             EngineError::CommitFailed | EngineError::Overloaded | EngineError::Unavailable => {
                 ApiError::Unavailable(detail)
             }
+            EngineError::BookNotFound | EngineError::BookReservationNotFound => {
+                ApiError::NotFound(detail)
+            }
+            EngineError::OutOfStock { .. }
+            | EngineError::BookReservationNotChangeable { .. }
+            | EngineError::StockBelowReserved { .. } => ApiError::Conflict {
+                detail,
+                conflict: None,
+            },
+            EngineError::PrepareExpired => ApiError::Unavailable(detail),
+            EngineError::WaitlistEntryNotFound => ApiError::NotFound(detail),
+            EngineError::Refused(_) => ApiError::Conflict {
+                detail,
+                conflict: None,
+            },
         }
     }
 }

@@ -4,6 +4,7 @@
 //! this crate is the service around it: configuration, the HTTP edge, authentication
 //! and sqlx storage.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod calendar;
@@ -11,6 +12,8 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod live;
+pub mod medimatch;
 pub mod storage;
 
 pub use app::{AppState, Application};

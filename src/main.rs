@@ -6,7 +6,9 @@ use pica::{Application, Settings};
 use tracing_subscriber::EnvFilter;
 
 fn usage() -> &'static str {
-    "usage: pica [serve | migrate | help]\n\
+    "usage: pica [serve | migrate | admin create <username> [--email <email>] | help]\n\
+     `admin create` makes <username> an admin, creating the account if needed; the\n\
+     password comes from PICA_ADMIN_PASSWORD or the first line of standard input.\n\
      Configuration comes from the environment and a .env file; see README.md."
 }
 
@@ -29,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied ({})", db.backend());
             Ok(())
         }
+        Some("admin") => admin(&args[1..]).await,
         Some("help" | "--help" | "-h") => {
             println!("{}", usage());
             Ok(())
@@ -80,4 +83,35 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+/// `pica admin create <username> [--email <email>]`.
+async fn admin(args: &[String]) -> anyhow::Result<()> {
+    let (username, email) = match args {
+        [cmd, user] if cmd == "create" => (user.clone(), None),
+        [cmd, user, flag, email] if cmd == "create" && flag == "--email" => {
+            (user.clone(), Some(email.clone()))
+        }
+        _ => bail!("{}", usage()),
+    };
+    let settings = Settings::from_env()?;
+    let db = Db::connect(&settings.database_url, 1).await?;
+    db.migrate().await?;
+    let outcome =
+        pica::admin::create_admin(&db, &username, email.as_deref(), read_admin_password).await?;
+    println!("{outcome}");
+    db.close().await;
+    Ok(())
+}
+
+fn read_admin_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("PICA_ADMIN_PASSWORD") {
+        return Ok(password);
+    }
+    eprintln!("password for the new admin (one line on standard input):");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }

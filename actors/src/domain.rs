@@ -178,15 +178,160 @@ pub enum DomainEvent {
         reservation: Reservation,
         from: ReservationStatus,
     },
+    SeatAdded {
+        zone: ZoneId,
+        seat: SeatLayout,
+    },
+    SeatServiceChanged {
+        zone: ZoneId,
+        seat: SeatNumber,
+        service: SeatService,
+    },
+    /// Book events are routed under the pseudo-zone [`books_zone`] (`books`).
+    BookReservationCreated {
+        reservation: BookReservation,
+    },
+    BookReservationStatusChanged {
+        reservation: BookReservation,
+        from: BookReservationStatus,
+    },
+    /// A book's committed stock after a change (published by the book stock actor once
+    /// the change committed).
+    BookStockChanged {
+        stock: BookStock,
+    },
+    /// A waitlist entry was created or changed status (a hold offered, confirmed,
+    /// expired or withdrawn). `from` is `None` for a new entry.
+    WaitlistUpdated {
+        entry: crate::waitlist::WaitlistEntry,
+        from: Option<crate::waitlist::WaitStatus>,
+    },
 }
 
 impl DomainEvent {
     pub fn zone(&self) -> &ZoneId {
         match self {
+            Self::BookReservationCreated { .. }
+            | Self::BookReservationStatusChanged { .. }
+            | Self::BookStockChanged { .. } => books_zone(),
             Self::ReservationCreated { reservation }
             | Self::ReservationStatusChanged { reservation, .. } => &reservation.zone,
+            Self::SeatAdded { zone, .. } | Self::SeatServiceChanged { zone, .. } => zone,
+            Self::WaitlistUpdated { entry, .. } => &entry.zone,
         }
     }
+}
+
+pub type BookId = i64;
+pub type BookReservationId = Uuid;
+
+/// The pseudo-zone book events are announced under (`?zone=books` on the event stream).
+pub fn books_zone() -> &'static ZoneId {
+    static BOOKS: std::sync::LazyLock<ZoneId> = std::sync::LazyLock::new(|| ZoneId("books".into()));
+    &BOOKS
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookCondition {
+    New,
+    PreLoved,
+}
+
+impl BookCondition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::PreLoved => "pre_loved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "new" => Some(Self::New),
+            "pre_loved" => Some(Self::PreLoved),
+            _ => None,
+        }
+    }
+}
+
+/// A catalog entry with its committed stock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Book {
+    pub id: BookId,
+    pub title: String,
+    pub author: String,
+    pub isbn: Option<String>,
+    pub condition: BookCondition,
+    pub total_copies: u32,
+    pub reserved_copies: u32,
+    pub price_cents: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookReservationStatus {
+    /// Holding copies until picked up, cancelled or expired.
+    Reserved,
+    PickedUp,
+    Cancelled,
+    Expired,
+}
+
+impl BookReservationStatus {
+    pub const ALL: [BookReservationStatus; 4] = [
+        Self::Reserved,
+        Self::PickedUp,
+        Self::Cancelled,
+        Self::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reserved => "reserved",
+            Self::PickedUp => "picked_up",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// Only a `reserved` reservation holds copies.
+    pub fn is_active(self) -> bool {
+        self == Self::Reserved
+    }
+}
+
+impl fmt::Display for BookReservationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookReservation {
+    pub id: BookReservationId,
+    pub user_id: UserId,
+    pub book_id: BookId,
+    pub copies: u32,
+    pub status: BookReservationStatus,
+    pub created_at: DateTime<Utc>,
+    /// When an uncollected reservation expires and its copies return to the shelf.
+    pub expires_at: DateTime<Utc>,
+    /// The seat reservation booked together with it in a bundle, if any.
+    pub seat_reservation: Option<ReservationId>,
+}
+
+/// One book's stock: `available_copies = total_copies - reserved_copies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookStock {
+    pub book_id: BookId,
+    pub total_copies: u32,
+    pub reserved_copies: u32,
+    pub available_copies: u32,
 }
 
 #[cfg(test)]

@@ -9,10 +9,11 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, MessagingErr};
 use tokio::task::JoinHandle;
 
+use crate::book_stock::{BookMsg, BookSlot};
 use crate::clock::Clock;
 use crate::domain::{
-    Interval, Reservation, ReservationId, ReservationStatus, ReserveRequest, SeatNumber, UserId,
-    ZoneId, ZoneLayout,
+    Interval, Reservation, ReservationId, ReservationStatus, ReserveRequest, SeatLayout,
+    SeatNumber, SeatService, UserId, ZoneId, ZoneLayout,
 };
 use crate::error::EngineError;
 use crate::notifier::{NotifierMsg, Subscription};
@@ -37,6 +38,12 @@ pub struct EngineConfig {
     pub event_buffer: usize,
     /// Events a subscriber may fall behind before it is dropped.
     pub event_channel_capacity: usize,
+    /// How long an uncollected book reservation holds its copies.
+    pub book_hold: Duration,
+    /// How long a prepared part of a bundle waits to be submitted before it is released.
+    pub prepare_timeout: Duration,
+    /// No-show, check-in and waitlist rules.
+    pub lifecycle: crate::lifecycle::LifecycleConfig,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +55,9 @@ impl Default for EngineConfig {
             max_queue: 50_000,
             event_buffer: 4096,
             event_channel_capacity: 1024,
+            book_hold: Duration::from_secs(48 * 3600),
+            prepare_timeout: Duration::from_secs(5),
+            lifecycle: crate::lifecycle::LifecycleConfig::default(),
         }
     }
 }
@@ -59,10 +69,12 @@ pub struct Engine {
 
 struct Inner {
     directory: Directory,
-    layout: Vec<ZoneLayout>,
+    /// Zones and seats in display order; admin changes update it after they commit.
+    layout: RwLock<Vec<ZoneLayout>>,
     seat_zone: DashMap<SeatNumber, ZoneId>,
     supervisor: ActorRef<SupervisorMsg>,
     notifier: Arc<RwLock<Option<ActorRef<NotifierMsg>>>>,
+    books: BookSlot,
     ledger: Arc<UserLedger>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
@@ -80,6 +92,7 @@ impl Engine {
         let directory: Directory = Arc::new(DashMap::new());
         let ledger = Arc::new(UserLedger::new(config.per_user_limit));
         let notifier = Arc::new(RwLock::new(None));
+        let books: BookSlot = Arc::new(RwLock::new(None));
         let args = SupervisorArgs {
             storage,
             clock: clock.clone(),
@@ -88,6 +101,7 @@ impl Engine {
             zones: layout.iter().map(|z| z.id.clone()).collect(),
             config: config.clone(),
             notifier_slot: notifier.clone(),
+            books: books.clone(),
         };
         let (supervisor, handle) = Actor::spawn(None, EngineSupervisor, args)
             .await
@@ -98,10 +112,11 @@ impl Engine {
             .collect();
         let inner = Inner {
             directory,
-            layout,
+            layout: RwLock::new(layout),
             seat_zone,
             supervisor,
             notifier,
+            books,
             ledger,
             clock,
             config,
@@ -114,8 +129,101 @@ impl Engine {
         ))
     }
 
-    pub fn layout(&self) -> &[ZoneLayout] {
-        &self.inner.layout
+    /// A copy of the current layout.
+    pub fn layout(&self) -> Vec<ZoneLayout> {
+        self.inner
+            .layout
+            .read()
+            .expect("layout lock poisoned")
+            .clone()
+    }
+
+    pub fn has_zone(&self, zone: &ZoneId) -> bool {
+        self.inner
+            .layout
+            .read()
+            .expect("layout lock poisoned")
+            .iter()
+            .any(|z| &z.id == zone)
+    }
+
+    /// Starts the actor of a zone that was just stored (admin) and shows it.
+    pub async fn add_zone(&self, zone: ZoneLayout) -> Result<(), EngineError> {
+        let id = zone.id.clone();
+        let timeout = Some(self.inner.config.rpc_timeout);
+        let spawned = self
+            .inner
+            .supervisor
+            .call(|reply| SupervisorMsg::AddZone { zone: id, reply }, timeout)
+            .await;
+        unwrap_call(spawned)??;
+        for seat in &zone.seats {
+            self.inner
+                .seat_zone
+                .insert(seat.number.clone(), zone.id.clone());
+        }
+        self.inner
+            .layout
+            .write()
+            .expect("layout lock poisoned")
+            .push(zone);
+        Ok(())
+    }
+
+    /// Renames or re-kinds a zone in the layout (the edge stores it).
+    pub fn update_zone(&self, zone: &ZoneId, name: String, kind: String) {
+        let mut layout = self.inner.layout.write().expect("layout lock poisoned");
+        if let Some(z) = layout.iter_mut().find(|z| &z.id == zone) {
+            z.name = name;
+            z.kind = kind;
+        }
+    }
+
+    /// Adds a seat to a zone, through the zone actor and the unit of work.
+    pub async fn add_seat(&self, zone: &ZoneId, seat: SeatLayout) -> Result<(), EngineError> {
+        if self.zone_of(&seat.number).is_some() {
+            return Err(EngineError::SeatExists(seat.number));
+        }
+        let added = seat.clone();
+        self.call(zone, |reply| ZoneMsg::AddSeat { seat: added, reply })
+            .await??;
+        self.inner
+            .seat_zone
+            .insert(seat.number.clone(), zone.clone());
+        let mut layout = self.inner.layout.write().expect("layout lock poisoned");
+        if let Some(z) = layout.iter_mut().find(|z| &z.id == zone) {
+            z.seats.push(seat);
+        }
+        Ok(())
+    }
+
+    /// Puts a seat in or out of service through its zone actor; returns the
+    /// reservations that were cancelled because of it.
+    pub async fn set_seat_service(
+        &self,
+        seat: &SeatNumber,
+        service: SeatService,
+    ) -> Result<Vec<Reservation>, EngineError> {
+        let zone = self
+            .zone_of(seat)
+            .ok_or_else(|| EngineError::UnknownSeat(seat.clone()))?;
+        let number = seat.clone();
+        let cancelled = self
+            .call(&zone, |reply| ZoneMsg::SetSeatService {
+                seat: number,
+                service,
+                reply,
+            })
+            .await??;
+        let mut layout = self.inner.layout.write().expect("layout lock poisoned");
+        if let Some(s) = layout
+            .iter_mut()
+            .flat_map(|z| z.seats.iter_mut())
+            .find(|s| &s.number == seat)
+        {
+            s.service = service;
+        }
+        Ok(cancelled)
     }
 
     pub fn zone_of(&self, seat: &SeatNumber) -> Option<ZoneId> {
@@ -139,12 +247,22 @@ impl Engine {
         self.inner.directory.get(zone).map(|a| a.clone())
     }
 
-    /// True once every zone of the layout has a live actor.
+    /// True once every zone of the layout, and the book stock, has a live actor.
     pub fn is_ready(&self) -> bool {
-        self.inner
-            .layout
+        let layout = self.inner.layout.read().expect("layout lock poisoned");
+        layout
             .iter()
             .all(|z| self.inner.directory.contains_key(&z.id))
+            && self.book_actor().is_some()
+    }
+
+    /// The book stock actor, if it is up (tests use this to crash it).
+    pub fn book_actor(&self) -> Option<ActorRef<BookMsg>> {
+        self.inner.books.read().expect("book slot poisoned").clone()
+    }
+
+    pub(crate) fn shared_ledger(&self) -> Arc<UserLedger> {
+        self.inner.ledger.clone()
     }
 
     pub async fn reserve(&self, request: ReserveRequest) -> Result<Reservation, EngineError> {
@@ -213,7 +331,17 @@ impl Engine {
             .await;
     }
 
-    async fn call<T: Send + 'static>(
+    /// The live notifier (see also `engine_live.rs`).
+    pub(crate) fn notifier(&self) -> Result<ActorRef<NotifierMsg>, EngineError> {
+        self.inner
+            .notifier
+            .read()
+            .expect("notifier slot poisoned")
+            .clone()
+            .ok_or(EngineError::Unavailable)
+    }
+
+    pub(crate) async fn call<T: Send + 'static>(
         &self,
         zone: &ZoneId,
         build: impl FnOnce(ractor::RpcReplyPort<T>) -> ZoneMsg,
@@ -223,7 +351,9 @@ impl Engine {
     }
 }
 
-fn unwrap_call<T, M>(result: Result<CallResult<T>, MessagingErr<M>>) -> Result<T, EngineError> {
+pub(crate) fn unwrap_call<T, M>(
+    result: Result<CallResult<T>, MessagingErr<M>>,
+) -> Result<T, EngineError> {
     match result {
         Ok(CallResult::Success(value)) => Ok(value),
         // Timed out, or the actor died before answering: the client should retry.

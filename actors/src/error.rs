@@ -1,12 +1,14 @@
 //! Why the engine refused or failed a request. The edge maps each to a status code.
 
-use crate::domain::{Interval, ReservationStatus, SeatNumber};
+use crate::domain::{BookReservationStatus, Interval, ReservationStatus, SeatNumber};
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EngineError {
     #[error("Seat '{0}' does not exist")]
     UnknownSeat(SeatNumber),
+    #[error("Seat '{0}' already exists")]
+    SeatExists(SeatNumber),
     #[error("Seat '{0}' is out of service")]
     SeatOutOfService(SeatNumber),
     #[error("Seat is already reserved for an overlapping interval")]
@@ -29,4 +31,24 @@ pub enum EngineError {
     Overloaded,
     #[error("The zone is restarting; retry shortly")]
     Unavailable,
+    #[error("Book not found")]
+    BookNotFound,
+    #[error("Not enough copies available: {available} left")]
+    OutOfStock { available: u32 },
+    #[error("Book reservation not found")]
+    BookReservationNotFound,
+    #[error("Book reservation is {status} and can no longer be changed")]
+    BookReservationNotChangeable { status: BookReservationStatus },
+    #[error("Stock cannot go below the {reserved} reserved copies")]
+    StockBelowReserved { reserved: u32 },
+    /// A prepared part of a bundle was released before it was submitted (its deadline
+    /// passed, or its actor restarted).
+    #[error("The booking took too long and was released; nothing was changed")]
+    PrepareExpired,
+    #[error("Waitlist entry not found")]
+    WaitlistEntryNotFound,
+    /// A lifecycle or waitlist rule refused the request (check-in window, expired hold,
+    /// a seat that is free anyway, ...); the text says which.
+    #[error("{0}")]
+    Refused(String),
 }

@@ -3,6 +3,8 @@
 //! * [`zone_state`] and [`user_ledger`] are deterministic state machines, unit-tested
 //!   without actors.
 //! * [`zone`] is the actor that serializes every request for one seat zone.
+//! * [`book_stock`] is the actor owning the book catalog's stock (pure core:
+//!   [`book_state`]); [`bundle`] books a seat and book copies in one transaction.
 //! * [`unit_of_work`] batches the writes of all actors into one transaction (group commit)
 //!   and only then answers clients and settles or undoes each participant.
 //! * [`notifier`] fans committed changes out to subscribers, in commit order.
@@ -10,20 +12,33 @@
 //!   HTTP edge talks to.
 //! * [`storage`] is the port the engine persists through; the service implements it.
 
+pub mod book_state;
+pub mod book_stock;
+pub mod bundle;
 pub mod clock;
 pub mod domain;
 pub mod engine;
+mod engine_live;
 pub mod error;
+pub mod lifecycle;
 pub mod notifier;
+pub mod projection;
 pub mod storage;
 pub mod supervisor;
 pub mod unit_of_work;
 pub mod user_ledger;
+pub mod waitlist;
 pub mod zone;
+pub mod zone_admin;
+pub mod zone_live;
 pub mod zone_state;
 
-pub use clock::{Clock, SystemClock};
+pub use book_state::{BookQuery, BookView};
+pub use bundle::{Bundle, BundleError, BundlePart, BundleRequest};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use domain::*;
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
+pub use lifecycle::LifecycleConfig;
 pub use storage::{Change, Storage, StorageError};
+pub use waitlist::{Hold, WaitStatus, WaitlistEntry, WaitlistId};

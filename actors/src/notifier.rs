@@ -2,25 +2,50 @@
 //!
 //! It only ever receives events after their transaction committed (from the unit of
 //! work, in commit order), so subscribers never see an uncommitted change. Each event
-//! gets the next global sequence number, which therefore increases within every zone
-//! too. A bounded ring buffer lets a reconnecting subscriber resume; a subscriber that
-//! falls further behind than the broadcast channel's capacity is dropped by the channel
-//! (it sees `Lagged`) instead of slowing the engine down.
+//! gets the next sequence number, which therefore increases within every zone too
+//! (invariant 7). Numbering starts at the wall clock's microseconds when the notifier
+//! starts, so ids handed out before a restart are always older than the new ones and a
+//! stale `Last-Event-ID` leads to a fresh snapshot rather than a wrong replay.
+//!
+//! A bounded ring buffer lets a reconnecting subscriber resume; a subscriber that falls
+//! further behind than the broadcast channel's capacity is dropped by the channel (it
+//! sees `Lagged`) instead of slowing the engine down: publishing never waits.
+//!
+//! The notifier also keeps a [`Projection`] of the committed state, updated with each
+//! event it numbers, so [`NotifierMsg::Open`] can hand out a snapshot and a live
+//! receiver in one turn: the snapshot holds exactly the events up to `head`.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::domain::{DomainEvent, ZoneId};
+use crate::domain::{DomainEvent, Reservation, SeatLayout, ZoneId};
+use crate::projection::{Projection, Scope, ZoneSnapshot};
+use crate::waitlist::WaitlistEntry;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Envelope {
     pub seq: u64,
     pub zone: ZoneId,
     pub event: DomainEvent,
+    /// When the notifier received it, right after its commit (wall clock).
+    pub committed_at: DateTime<Utc>,
+    /// The event as the public stream renders it, rendered once by the first subscriber
+    /// that needs it and shared by all others (`None`: not shown publicly).
+    #[serde(skip)]
+    pub public: OnceLock<Option<Rendered>>,
+}
+
+/// A rendered server-sent event: its type and JSON data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub kind: &'static str,
+    pub data: String,
 }
 
 /// What a new subscriber gets: the events it missed (or `None` if they are no longer
@@ -30,6 +55,9 @@ pub struct Subscription {
     pub live: broadcast::Receiver<Arc<Envelope>>,
     /// The sequence number of the last event published before subscribing.
     pub head: u64,
+    /// With [`NotifierMsg::Open`] when `missed` is `None`: the committed state at
+    /// `head`, for the requested scope.
+    pub snapshot: Option<Vec<ZoneSnapshot>>,
 }
 
 pub enum NotifierMsg {
@@ -38,6 +66,22 @@ pub enum NotifierMsg {
         after: Option<u64>,
         reply: RpcReplyPort<Subscription>,
     },
+    /// Like `Subscribe`, and when the events after `after` cannot be replayed (or no
+    /// `after` is given), a snapshot of `scope` at `head` comes with it.
+    Open {
+        after: Option<u64>,
+        scope: Scope,
+        reply: RpcReplyPort<Subscription>,
+    },
+    /// A zone actor (re)started with this committed state; its later events follow.
+    ZoneLoaded {
+        zone: ZoneId,
+        seats: Vec<SeatLayout>,
+        reservations: Vec<Reservation>,
+        waitlist: Vec<WaitlistEntry>,
+    },
+    /// The number of live receivers (for metrics and tests).
+    Subscribers(RpcReplyPort<usize>),
 }
 
 pub struct Notifier;
@@ -52,6 +96,7 @@ pub struct NotifierState {
     ring: VecDeque<Arc<Envelope>>,
     buffer: usize,
     sender: broadcast::Sender<Arc<Envelope>>,
+    projection: Projection,
 }
 
 impl Actor for Notifier {
@@ -65,11 +110,15 @@ impl Actor for Notifier {
         args: NotifierArgs,
     ) -> Result<NotifierState, ActorProcessingErr> {
         let (sender, _) = broadcast::channel(args.channel_capacity.max(1));
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         Ok(NotifierState {
-            seq: 0,
-            ring: VecDeque::with_capacity(args.buffer),
+            seq: epoch,
+            ring: VecDeque::with_capacity(args.buffer.min(65_536)),
             buffer: args.buffer.max(1),
             sender,
+            projection: Projection::default(),
         })
     }
 
@@ -81,12 +130,16 @@ impl Actor for Notifier {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             NotifierMsg::Publish(events) => {
+                let committed_at = Utc::now();
                 for event in events {
+                    state.projection.apply(&event);
                     state.seq += 1;
                     let envelope = Arc::new(Envelope {
                         seq: state.seq,
                         zone: event.zone().clone(),
                         event,
+                        committed_at,
+                        public: OnceLock::new(),
                     });
                     if state.ring.len() == state.buffer {
                         state.ring.pop_front();
@@ -102,7 +155,31 @@ impl Actor for Notifier {
                     missed,
                     live: state.sender.subscribe(),
                     head: state.seq,
+                    snapshot: None,
                 });
+            }
+            NotifierMsg::Open {
+                after,
+                scope,
+                reply,
+            } => {
+                let missed = after.and_then(|after| replay(&state.ring, after, state.seq));
+                let snapshot = missed.is_none().then(|| state.projection.snapshot(&scope));
+                let _ = reply.send(Subscription {
+                    missed,
+                    live: state.sender.subscribe(),
+                    head: state.seq,
+                    snapshot,
+                });
+            }
+            NotifierMsg::ZoneLoaded {
+                zone,
+                seats,
+                reservations,
+                waitlist,
+            } => state.projection.load(zone, seats, reservations, waitlist),
+            NotifierMsg::Subscribers(reply) => {
+                let _ = reply.send(state.sender.receiver_count());
             }
         }
         Ok(())
@@ -119,5 +196,48 @@ fn replay(ring: &VecDeque<Arc<Envelope>>, after: u64, head: u64) -> Option<Vec<A
     if after + 1 < oldest {
         return None;
     }
-    Some(ring.iter().filter(|e| e.seq > after).cloned().collect())
+    // The ring is ordered by seq: skip to the first one after `after`.
+    let start = ring.partition_point(|e| e.seq <= after);
+    Some(ring.range(start..).cloned().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Interval, ReservationStatus, SeatNumber};
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    fn envelope(seq: u64) -> Arc<Envelope> {
+        let at = |h| Utc.with_ymd_and_hms(2030, 1, 1, h, 0, 0).unwrap();
+        let reservation = Reservation {
+            id: Uuid::now_v7(),
+            user_id: 1,
+            seat: SeatNumber("A1".into()),
+            zone: ZoneId("coworking".into()),
+            interval: Interval::new(at(9), at(10)).unwrap(),
+            status: ReservationStatus::Confirmed,
+            created_at: at(8),
+        };
+        Arc::new(Envelope {
+            seq,
+            zone: reservation.zone.clone(),
+            event: DomainEvent::ReservationCreated { reservation },
+            committed_at: at(8),
+            public: OnceLock::new(),
+        })
+    }
+
+    #[test]
+    fn replay_gives_what_was_missed_or_asks_for_a_snapshot() {
+        let ring: VecDeque<_> = (101..=110).map(envelope).collect();
+        let seqs =
+            |r: Option<Vec<Arc<Envelope>>>| r.map(|v| v.iter().map(|e| e.seq).collect::<Vec<_>>());
+        assert_eq!(seqs(replay(&ring, 107, 110)), Some(vec![108, 109, 110]));
+        assert_eq!(seqs(replay(&ring, 110, 110)), Some(vec![]));
+        assert_eq!(seqs(replay(&ring, 100, 110)), Some((101..=110).collect()));
+        assert_eq!(seqs(replay(&ring, 99, 110)), None, "101 was evicted");
+        assert_eq!(seqs(replay(&ring, 111, 110)), None, "from the future");
+        assert_eq!(seqs(replay(&VecDeque::new(), 5, 5)), Some(vec![]));
+    }
 }

@@ -4,7 +4,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::domain::{Reservation, ReservationId, ReservationStatus, ZoneId, ZoneLayout};
+use crate::domain::{
+    Book, BookId, BookReservation, BookReservationId, BookReservationStatus, Reservation,
+    ReservationId, ReservationStatus, SeatLayout, SeatNumber, SeatService, ZoneId, ZoneLayout,
+};
 
 /// One write inside a unit of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +22,48 @@ pub enum Change {
         id: ReservationId,
         from: ReservationStatus,
         to: ReservationStatus,
+        at: DateTime<Utc>,
+    },
+    /// A new seat at the end of a zone (admin).
+    AddSeat { zone: ZoneId, seat: SeatLayout },
+    /// Puts a seat in or out of service (admin).
+    SetSeatService {
+        seat: SeatNumber,
+        service: SeatService,
+    },
+    /// Inserts a `reserved` book reservation and adds its copies to the book's
+    /// `reserved_copies` (the database's CHECK refuses more than the total).
+    CreateBookReservation { reservation: BookReservation },
+    /// Moves a book reservation from `from` to `to` (compare-and-set) and releases its
+    /// copies when it stops being `reserved`; a pick-up also takes them off the total.
+    SetBookReservationStatus {
+        id: BookReservationId,
+        book_id: BookId,
+        copies: u32,
+        from: BookReservationStatus,
+        to: BookReservationStatus,
+        at: DateTime<Utc>,
+    },
+    /// Sets a book's total copies (compare-and-set on `from`).
+    SetBookTotal { book_id: BookId, from: u32, to: u32 },
+    /// Check-out: moves a reservation from `from` to `to` (compare-and-set) and cuts
+    /// its end to `ends_at`.
+    EndReservation {
+        id: ReservationId,
+        from: ReservationStatus,
+        to: ReservationStatus,
+        ends_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    /// A new waitlist entry.
+    CreateWaitlistEntry {
+        entry: crate::waitlist::WaitlistEntry,
+    },
+    /// Stores `entry`'s status, hold and reservation; refused unless the row is still
+    /// in `from` (compare-and-set).
+    UpdateWaitlistEntry {
+        entry: crate::waitlist::WaitlistEntry,
+        from: crate::waitlist::WaitStatus,
         at: DateTime<Utc>,
     },
 }
@@ -47,4 +92,22 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Applies all `changes` in one transaction: all or nothing.
     async fn commit(&self, changes: &[Change]) -> Result<(), StorageError>;
+
+    /// The book catalog with its committed stock, by id.
+    async fn load_books(&self) -> Result<Vec<Book>, StorageError> {
+        Ok(Vec::new())
+    }
+
+    /// Every book reservation that still holds copies (`reserved`).
+    async fn load_active_book_reservations(&self) -> Result<Vec<BookReservation>, StorageError> {
+        Ok(Vec::new())
+    }
+
+    /// The zone's open waitlist entries (`waiting` or `offered`), oldest first.
+    async fn load_open_waitlist(
+        &self,
+        _zone: &ZoneId,
+    ) -> Result<Vec<crate::waitlist::WaitlistEntry>, StorageError> {
+        Ok(Vec::new())
+    }
 }

@@ -6,7 +6,8 @@
 //! directory, so the edge answers 503 with `Retry-After` instead of guessing. If
 //! respawning fails (say the database is unreachable) it is retried with backoff.
 //! If the unit of work or the notifier dies, every zone is restarted too, because
-//! their pending changes were lost with it.
+//! their pending changes were lost with it. The book stock actor is supervised the same
+//! way as a zone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use ractor::{
 };
 use tracing::{error, info, warn};
 
+use crate::book_stock::{BookArgs, BookSlot};
 use crate::clock::Clock;
 use crate::domain::ZoneId;
 use crate::engine::EngineConfig;
@@ -31,7 +33,19 @@ use crate::zone::{ZoneActor, ZoneArgs, ZoneMsg};
 pub type Directory = Arc<DashMap<ZoneId, ActorRef<ZoneMsg>>>;
 
 pub enum SupervisorMsg {
-    RespawnZone { zone: ZoneId, attempt: u32 },
+    RespawnZone {
+        zone: ZoneId,
+        attempt: u32,
+    },
+    /// (Re)spawns the book stock actor.
+    RespawnBooks {
+        attempt: u32,
+    },
+    /// Spawns the actor of a zone that was just added to the database.
+    AddZone {
+        zone: ZoneId,
+        reply: RpcReplyPort<Result<(), crate::EngineError>>,
+    },
     Shutdown(RpcReplyPort<()>),
 }
 
@@ -45,6 +59,8 @@ pub struct SupervisorArgs {
     pub zones: Vec<ZoneId>,
     pub config: EngineConfig,
     pub notifier_slot: Arc<std::sync::RwLock<Option<ActorRef<NotifierMsg>>>>,
+    /// Where the live book stock actor is published.
+    pub books: BookSlot,
 }
 
 pub struct SupervisorState {
@@ -52,6 +68,8 @@ pub struct SupervisorState {
     uow: ActorRef<UowMsg>,
     notifier: ActorRef<NotifierMsg>,
     zone_of: HashMap<ActorId, ZoneId>,
+    /// The live book stock actor.
+    books: Option<ActorId>,
     shutting_down: bool,
 }
 
@@ -99,11 +117,40 @@ impl EngineSupervisor {
             ledger: state.args.ledger.clone(),
             clock: state.args.clock.clone(),
             barrier_timeout: state.args.config.rpc_timeout,
+            lifecycle: state.args.config.lifecycle.clone(),
+            notifier: Some(state.notifier.clone()),
         };
         let (actor, _) = Actor::spawn_linked(None, ZoneActor, args, myself.get_cell()).await?;
         state.zone_of.insert(actor.get_id(), zone.clone());
         state.args.directory.insert(zone, actor);
         Ok(())
+    }
+
+    async fn spawn_books(
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let args = BookArgs {
+            storage: state.args.storage.clone(),
+            uow: state.uow.clone(),
+            notifier: Some(state.notifier.clone()),
+            clock: state.args.clock.clone(),
+            hold: state.args.config.book_hold,
+            barrier_timeout: state.args.config.rpc_timeout,
+        };
+        let actor = crate::book_stock::spawn_linked(myself.get_cell(), args).await?;
+        state.books = Some(actor.get_id());
+        *state.args.books.write().expect("book slot poisoned") = Some(actor);
+        Ok(())
+    }
+
+    /// Takes the book stock actor out of service (requests get 503) and respawns it.
+    fn restart_books(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
+        state.books = None;
+        if let Some(actor) = state.args.books.write().expect("book slot poisoned").take() {
+            actor.stop(Some("engine restart".into()));
+        }
+        let _ = myself.cast(SupervisorMsg::RespawnBooks { attempt: 0 });
     }
 }
 
@@ -124,11 +171,13 @@ impl Actor for EngineSupervisor {
             uow,
             notifier,
             zone_of: HashMap::new(),
+            books: None,
             shutting_down: false,
         };
         for zone in zones {
             Self::spawn_zone(&myself, &mut state, zone).await?;
         }
+        Self::spawn_books(&myself, &mut state).await?;
         Ok(state)
     }
 
@@ -156,9 +205,38 @@ impl Actor for EngineSupervisor {
                     info!(%zone, attempt, "zone restarted");
                 }
             }
+            SupervisorMsg::AddZone { zone, reply } => {
+                let result = if state.args.directory.contains_key(&zone) {
+                    Ok(())
+                } else {
+                    Self::spawn_zone(&myself, state, zone.clone())
+                        .await
+                        .map_err(|err| {
+                            warn!(%zone, error = %err, "could not start a new zone");
+                            crate::EngineError::Unavailable
+                        })
+                };
+                let _ = reply.send(result);
+            }
+            SupervisorMsg::RespawnBooks { attempt } => {
+                if state.shutting_down || state.books.is_some() {
+                    return Ok(());
+                }
+                if let Err(err) = Self::spawn_books(&myself, state).await {
+                    let delay = Duration::from_millis((50u64 << attempt.min(7)).min(5_000));
+                    warn!(attempt, ?delay, error = %err, "book stock restart failed; retrying");
+                    let next = SupervisorMsg::RespawnBooks {
+                        attempt: attempt + 1,
+                    };
+                    myself.send_after(delay, move || next);
+                } else {
+                    info!(attempt, "book stock restarted");
+                }
+            }
             SupervisorMsg::Shutdown(reply) => {
                 state.shutting_down = true;
                 state.args.directory.clear();
+                state.args.books.write().expect("book slot poisoned").take();
                 for child in myself.get_children() {
                     child.stop_and_wait(None, None).await.ok();
                 }
@@ -192,6 +270,9 @@ impl Actor for EngineSupervisor {
                 .directory
                 .remove_if(&zone, |_, actor| actor.get_id() == cell.get_id());
             respawn(&myself, zone);
+        } else if state.books == Some(cell.get_id()) {
+            error!(%reason, "book stock actor died; restarting it from the database");
+            Self::restart_books(&myself, state);
         } else if is(&cell, &state.uow) || is(&cell, &state.notifier) {
             error!(%reason, "core engine actor died; restarting the engine's actors");
             // Stop the survivor of the pair, then start a fresh pair.
@@ -211,6 +292,7 @@ impl Actor for EngineSupervisor {
                 }
                 respawn(&myself, zone);
             }
+            Self::restart_books(&myself, state);
         }
         Ok(())
     }

@@ -46,6 +46,19 @@ pub enum ZoneMsg {
     Live {
         reply: RpcReplyPort<Vec<SeatView>>,
     },
+    /// Bundle phase one: hold the seat prepared until sealed or `ttl` passes.
+    Prepare {
+        id: ReservationId,
+        request: ReserveRequest,
+        ttl: Duration,
+        reply: Reply<Reservation>,
+    },
+    /// Bundle: drop a prepared hold that was not sealed (deadline or abort).
+    ReleasePrepared {
+        id: ReservationId,
+    },
+    /// Bundle phase two: seal the hold and submit the bundle's one intent.
+    SubmitPrepared(crate::bundle::SealedBundle),
     /// Internal, from the unit of work: the create's transaction was decided.
     CreateDecided {
         reservation: Reservation,
@@ -55,6 +68,60 @@ pub enum ZoneMsg {
     StatusDecided {
         id: ReservationId,
         to: ReservationStatus,
+        committed: bool,
+    },
+    /// Admin: add a seat to this zone.
+    AddSeat {
+        seat: crate::domain::SeatLayout,
+        reply: Reply<()>,
+    },
+    /// Admin: put a seat in or out of service; out of service cancels the seat's
+    /// confirmed reservations that have not ended (they are returned).
+    SetSeatService {
+        seat: crate::domain::SeatNumber,
+        service: crate::domain::SeatService,
+        reply: Reply<Vec<Reservation>>,
+    },
+    /// Internal, from the unit of work: an admin seat change was decided.
+    SeatDecided {
+        change: crate::zone_admin::SeatChange,
+        committed: bool,
+    },
+    /// Check-out of a checked-in reservation: `completed`, its end cut to `end_at`.
+    CheckOut {
+        id: ReservationId,
+        user_id: UserId,
+        end_at: chrono::DateTime<chrono::Utc>,
+        reply: Reply<Reservation>,
+    },
+    /// The lifecycle: move due reservations, expire holds, offer freed seats. With a
+    /// reply port, answers once the sweep's writes are decided.
+    Sweep {
+        reply: Option<RpcReplyPort<crate::zone_live::SweepReport>>,
+    },
+    /// Answers once every write this zone submitted so far is decided.
+    Flush {
+        reply: RpcReplyPort<()>,
+    },
+    JoinWaitlist {
+        user_id: UserId,
+        interval: Interval,
+        reply: Reply<crate::waitlist::WaitlistEntry>,
+    },
+    LeaveWaitlist {
+        id: crate::waitlist::WaitlistId,
+        user_id: UserId,
+        reply: Reply<crate::waitlist::WaitlistEntry>,
+    },
+    ConfirmHold {
+        id: crate::waitlist::WaitlistId,
+        user_id: UserId,
+        reply: Reply<Reservation>,
+    },
+    /// Internal, from the unit of work: a waitlist change was decided.
+    WaitlistDecided {
+        id: crate::waitlist::WaitlistId,
+        change: crate::zone_state::WaitChange,
         committed: bool,
     },
 }
@@ -69,13 +136,19 @@ pub struct ZoneArgs {
     pub clock: Arc<dyn Clock>,
     /// How long a (re)starting zone waits for in-flight writes before giving up.
     pub barrier_timeout: Duration,
+    pub lifecycle: crate::lifecycle::LifecycleConfig,
+    /// Told the zone's committed state on every (re)start, for snapshots.
+    pub notifier: Option<ActorRef<crate::notifier::NotifierMsg>>,
 }
 
 pub struct ZoneActorState {
-    book: ZoneState,
-    uow: ActorRef<UowMsg>,
-    ledger: Arc<UserLedger>,
-    clock: Arc<dyn Clock>,
+    pub(crate) book: ZoneState,
+    pub(crate) uow: ActorRef<UowMsg>,
+    pub(crate) ledger: Arc<UserLedger>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) lifecycle: crate::lifecycle::LifecycleConfig,
+    /// Bundle seat holds that are prepared but not sealed yet.
+    pub(crate) prepared: crate::bundle::PreparedSeats,
 }
 
 /// Which statuses a reservation may move to `to` from.
@@ -96,7 +169,7 @@ impl Actor for ZoneActor {
     #[instrument(name = "zone_start", skip_all, fields(zone = %args.zone))]
     async fn pre_start(
         &self,
-        _myself: ActorRef<ZoneMsg>,
+        myself: ActorRef<ZoneMsg>,
         args: ZoneArgs,
     ) -> Result<ZoneActorState, ActorProcessingErr> {
         // Wait until every write submitted before now is decided, so that the database
@@ -114,12 +187,32 @@ impl Actor for ZoneActor {
             .into_iter()
             .find(|z| z.id == args.zone)
             .ok_or_else(|| format!("zone {} is not in the database", args.zone))?;
+        // Reservations that ended while the server was down are loaded too, so that
+        // the first sweep can finish them (no-show or completed).
+        let now = args.clock.now();
         let active = args
             .storage
-            .load_active_reservations(&args.zone, args.clock.now())
+            .load_active_reservations(&args.zone, now - crate::zone_live::CATCH_UP)
             .await?;
+        let waitlist = args.storage.load_open_waitlist(&args.zone).await?;
         args.ledger.reset_zone(&args.zone, &active);
-        let book = ZoneState::new(args.zone.clone(), &zone.seats, active);
+        let mut book = ZoneState::new(args.zone.clone(), &zone.seats, active.clone());
+        book.load_waitlist(waitlist.clone());
+        for hold in book.holds() {
+            let _ = args
+                .ledger
+                .try_claim(hold.user_id, hold.id, &args.zone, hold.interval, now);
+        }
+        if let Some(notifier) = &args.notifier {
+            let _ = notifier.cast(crate::notifier::NotifierMsg::ZoneLoaded {
+                zone: args.zone.clone(),
+                seats: zone.seats.clone(),
+                reservations: active,
+                waitlist,
+            });
+        }
+        // Catch up with whatever fell due while the zone was down.
+        let _ = myself.cast(ZoneMsg::Sweep { reply: None });
         info!(
             seats = zone.seats.len(),
             reservations = book.len(),
@@ -130,6 +223,8 @@ impl Actor for ZoneActor {
             uow: args.uow,
             ledger: args.ledger,
             clock: args.clock,
+            lifecycle: args.lifecycle,
+            prepared: Default::default(),
         })
     }
 
@@ -163,13 +258,60 @@ impl Actor for ZoneActor {
                     state.book.undo_create(&reservation.id);
                 }
             }
+            ZoneMsg::AddSeat { seat, reply } => {
+                crate::zone_admin::add_seat(&myself, state, seat, reply)
+            }
+            ZoneMsg::SetSeatService {
+                seat,
+                service,
+                reply,
+            } => crate::zone_admin::set_seat_service(&myself, state, seat, service, reply),
+            ZoneMsg::SeatDecided { change, committed } => {
+                crate::zone_admin::decided(state, change, committed)
+            }
+            ZoneMsg::Prepare {
+                id,
+                request,
+                ttl,
+                reply,
+            } => crate::bundle::zone_prepare(&myself, state, id, request, ttl, reply),
+            ZoneMsg::ReleasePrepared { id } => crate::bundle::zone_release(state, id),
+            ZoneMsg::SubmitPrepared(bundle) => crate::bundle::zone_submit(state, bundle),
             ZoneMsg::StatusDecided { id, to, committed } => {
                 if committed {
                     state.book.settle_status_change(&id, to);
+                    if !to.is_active() {
+                        // A seat was freed: waiters come first.
+                        crate::zone_live::offer_free_seats(&myself, state);
+                    }
                 } else {
                     state.book.undo_status_change(&id);
                 }
             }
+            ZoneMsg::CheckOut {
+                id,
+                user_id,
+                end_at,
+                reply,
+            } => crate::zone_live::check_out(&myself, state, id, user_id, end_at, reply),
+            ZoneMsg::Sweep { reply } => crate::zone_live::sweep(&myself, state, reply),
+            ZoneMsg::Flush { reply } => crate::zone_live::flush(state, reply),
+            ZoneMsg::JoinWaitlist {
+                user_id,
+                interval,
+                reply,
+            } => crate::zone_live::join_waitlist(&myself, state, user_id, interval, reply),
+            ZoneMsg::LeaveWaitlist { id, user_id, reply } => {
+                crate::zone_live::leave_waitlist(&myself, state, id, user_id, reply)
+            }
+            ZoneMsg::ConfirmHold { id, user_id, reply } => {
+                crate::zone_live::confirm_hold(&myself, state, id, user_id, reply)
+            }
+            ZoneMsg::WaitlistDecided {
+                id,
+                change,
+                committed,
+            } => crate::zone_live::waitlist_decided(&myself, state, id, change, committed),
         }
         Ok(())
     }
@@ -260,19 +402,44 @@ fn change_status(
         let _ = reply.send(Err(EngineError::AlreadyEnded));
         return;
     }
+    if to == ReservationStatus::CheckedIn {
+        if let Err(refusal) = crate::lifecycle::check_in_allowed(&before, now, &state.lifecycle) {
+            state.book.undo_status_change(&id);
+            let _ = reply.send(Err(crate::zone_live::check_in_refusal(
+                refusal,
+                &state.lifecycle,
+            )));
+            return;
+        }
+    }
     let after = Reservation {
         status: to,
         ..before.clone()
     };
+    let change = Change::SetReservationStatus {
+        id,
+        from: before.status,
+        to,
+        at: now,
+    };
+    submit_status_change(myself, state, &before, after, change, Some(reply));
+}
+
+/// Submits a status change of `before` (already begun in the zone state) to `after`,
+/// persisted by `change`; settles or undoes it once decided and answers `reply`.
+pub(crate) fn submit_status_change(
+    myself: &ActorRef<ZoneMsg>,
+    state: &mut ZoneActorState,
+    before: &Reservation,
+    after: Reservation,
+    change: Change,
+    reply: Option<Reply<Reservation>>,
+) {
+    let (id, to) = (after.id, after.status);
     let zone = myself.clone();
     let ledger = state.ledger.clone();
     let intent = Intent {
-        changes: vec![Change::SetReservationStatus {
-            id,
-            from: before.status,
-            to,
-            at: now,
-        }],
+        changes: vec![change],
         events: vec![DomainEvent::ReservationStatusChanged {
             reservation: after.clone(),
             from: before.status,
@@ -283,7 +450,9 @@ fn change_status(
                 ledger.release(after.user_id, &after.id);
             }
             let _ = zone.cast(ZoneMsg::StatusDecided { id, to, committed });
-            let _ = reply.send(outcome.map(|()| after).map_err(commit_refusal));
+            if let Some(reply) = reply {
+                let _ = reply.send(outcome.map(|()| after).map_err(commit_refusal));
+            }
         }),
     };
     submit(&state.uow, intent);
@@ -291,13 +460,13 @@ fn change_status(
 
 /// Hands an intent to the unit of work; if it is gone (the engine is restarting), the
 /// intent fails at once so its participants undo.
-fn submit(uow: &ActorRef<UowMsg>, intent: Intent) {
+pub(crate) fn submit(uow: &ActorRef<UowMsg>, intent: Intent) {
     if let Err(MessagingErr::SendErr(UowMsg::Submit(intent))) = uow.cast(UowMsg::Submit(intent)) {
         (intent.on_outcome)(Err(CommitError::Overloaded));
     }
 }
 
-fn commit_refusal(err: CommitError) -> EngineError {
+pub(crate) fn commit_refusal(err: CommitError) -> EngineError {
     match err {
         CommitError::Failed(_) => EngineError::CommitFailed,
         CommitError::Overloaded => EngineError::Overloaded,

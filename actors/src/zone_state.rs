@@ -15,6 +15,9 @@ use crate::domain::{
 };
 use crate::error::EngineError;
 
+mod holds;
+pub use holds::WaitChange;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pending {
     None,
@@ -26,6 +29,9 @@ enum Pending {
 struct Entry {
     reservation: Reservation,
     pending: Pending,
+    /// A waitlist hold rather than a reservation: it blocks the seat like one, but only
+    /// the waitlist code changes it (see [`holds`]).
+    hold: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +49,8 @@ pub struct ZoneState {
     order: Vec<SeatNumber>,
     seats: HashMap<SeatNumber, SeatBook>,
     index: HashMap<ReservationId, (SeatNumber, DateTime<Utc>)>,
+    /// Open waitlist entries, oldest first (see [`holds`]).
+    waitlist: Vec<holds::WaitSlot>,
 }
 
 /// One seat's state for the live map and the availability view.
@@ -71,6 +79,7 @@ impl ZoneState {
                 })
                 .collect(),
             index: HashMap::new(),
+            waitlist: Vec::new(),
         };
         for reservation in active {
             if reservation.status.is_active() && state.seats.contains_key(&reservation.seat) {
@@ -162,7 +171,7 @@ impl ZoneState {
     ) -> Result<Reservation, EngineError> {
         let entry = self
             .entry_mut(id)
-            .filter(|e| e.reservation.user_id == user)
+            .filter(|e| e.reservation.user_id == user && !e.hold)
             .ok_or(EngineError::ReservationNotFound)?;
         if entry.pending != Pending::None {
             return Err(EngineError::ChangeInProgress);
@@ -195,6 +204,57 @@ impl ZoneState {
                 entry.pending = Pending::None;
             }
         }
+    }
+
+    /// Adds a seat (admin). False if the number is taken.
+    pub fn add_seat(&mut self, seat: SeatLayout) -> bool {
+        if self.seats.contains_key(&seat.number) {
+            return false;
+        }
+        self.order.push(seat.number.clone());
+        let book = SeatBook {
+            service: seat.service,
+            by_start: BTreeMap::new(),
+        };
+        self.seats.insert(seat.number, book);
+        true
+    }
+
+    /// Removes a seat that holds no reservations (undo of [`add_seat`](Self::add_seat)).
+    pub fn remove_empty_seat(&mut self, seat: &SeatNumber) {
+        if self.seats.get(seat).is_some_and(|b| b.by_start.is_empty()) {
+            self.seats.remove(seat);
+            self.order.retain(|n| n != seat);
+        }
+    }
+
+    /// Sets a seat's service status, returning the previous one.
+    pub fn set_service(
+        &mut self,
+        seat: &SeatNumber,
+        service: SeatService,
+    ) -> Result<SeatService, EngineError> {
+        let book = self
+            .seats
+            .get_mut(seat)
+            .ok_or_else(|| EngineError::UnknownSeat(seat.clone()))?;
+        Ok(std::mem::replace(&mut book.service, service))
+    }
+
+    /// Confirmed reservations on `seat` that have not ended by `now` and are not being
+    /// changed: what putting the seat out of service cancels.
+    pub fn cancellable_on_seat(&self, seat: &SeatNumber, now: DateTime<Utc>) -> Vec<Reservation> {
+        self.seats.get(seat).map_or_else(Vec::new, |book| {
+            book.by_start
+                .values()
+                .filter(|e| e.pending == Pending::None && !e.hold)
+                .filter(|e| {
+                    e.reservation.status == ReservationStatus::Confirmed
+                        && e.reservation.interval.end > now
+                })
+                .map(|e| e.reservation.clone())
+                .collect()
+        })
     }
 
     /// Free sub-intervals of `window` for every seat in service.
@@ -238,7 +298,8 @@ impl ZoneState {
     pub fn reservations(&self) -> impl Iterator<Item = &Reservation> {
         self.in_order()
             .map(|(_, book)| book)
-            .flat_map(|book| book.by_start.values().map(|e| &e.reservation))
+            .flat_map(|book| book.by_start.values().filter(|e| !e.hold))
+            .map(|e| &e.reservation)
     }
 
     fn in_order(&self) -> impl Iterator<Item = (&SeatNumber, &SeatBook)> {
@@ -256,6 +317,7 @@ impl ZoneState {
                 Entry {
                     reservation,
                     pending,
+                    hold: false,
                 },
             );
         }

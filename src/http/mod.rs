@@ -1,8 +1,18 @@
 //! The HTTP edge: one router per feature, merged here.
 
+mod account;
+mod admin;
+mod api_docs;
+mod books;
+mod bundles;
+mod drugs;
+mod events;
 mod health;
+mod live;
+pub mod metrics;
 mod public;
 mod reservations;
+pub use public::{Email, Password, Username};
 pub use reservations::IdempotencyLocks;
 pub use views::local;
 mod views;
@@ -20,6 +30,15 @@ pub fn router() -> Router<AppState> {
         .merge(zones::router())
         .merge(reservations::router())
         .merge(health::router())
+        .merge(account::router())
+        .merge(admin::router())
+        .merge(drugs::router())
+        .merge(events::router())
+        .merge(live::router())
+        .merge(books::router())
+        .merge(bundles::router())
+        .merge(api_docs::router())
+        .merge(metrics::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

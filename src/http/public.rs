@@ -1,7 +1,9 @@
 //! Welcome messages, registration and login.
 
 use axum::Router;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::Utc;
@@ -10,7 +12,7 @@ use serde_json::{Value, json};
 use tracing::{info, instrument};
 
 use crate::app::AppState;
-use crate::auth::{AuthUser, hash_password, verify_password};
+use crate::auth::{TokenPair, hash_password, verify_password};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::storage::{DbError, NewUser, Role};
@@ -27,6 +29,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/public/register", post(register))
         .route("/api/public/login", post(login))
+        .route("/api/public/refresh", post(refresh))
 }
 
 #[derive(Deserialize)]
@@ -37,7 +40,7 @@ struct Register {
 }
 
 /// A username: 3-32 characters of letters, digits, `_`, `.` or `-`.
-pub struct Username(String);
+pub struct Username(pub String);
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
@@ -55,10 +58,10 @@ impl Username {
     }
 }
 
-struct Email(String);
+pub struct Email(pub String);
 
 impl Email {
-    fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let raw = raw.trim();
         let valid = raw.len() <= 254
             && !raw.chars().any(char::is_whitespace)
@@ -78,10 +81,10 @@ impl Email {
     }
 }
 
-struct Password(String);
+pub struct Password(pub String);
 
 impl Password {
-    fn parse(raw: String) -> Result<Self, ApiError> {
+    pub fn parse(raw: String) -> Result<Self, ApiError> {
         let n = raw.chars().count();
         if !(8..=128).contains(&n) {
             return Err(ApiError::Unprocessable(
@@ -133,30 +136,46 @@ struct Login {
     password: String,
 }
 
-#[instrument(skip_all, fields(username = %body.username))]
+/// Checks the password and issues tokens. Failed attempts are counted per username and
+/// per client address; past the limit, 429 with `Retry-After` before any hashing.
+#[instrument(skip_all, fields(username = %body.username, client = %client.ip()))]
 async fn login(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Json(body): Json<Login>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokenPair>, ApiError> {
     if body.username.len() > 64 || body.password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
+    state.auth.check_login(&body.username, client.ip())?;
     let user = state.db.find_user_by_name(&body.username).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let Some(user) = user else {
+        verify_password(body.password, None).await?;
+        state.auth.login_failed(&body.username, client.ip());
+        info!("login refused");
+        return Err(ApiError::InvalidCredentials);
+    };
     if !verify_password(body.password, hash).await? {
+        state.auth.login_failed(&body.username, client.ip());
         info!("login refused");
         return Err(ApiError::InvalidCredentials);
     }
-    let user = user.expect("verified users exist");
-    let caller = AuthUser {
-        id: user.id,
-        username: user.username,
-        role: user.role,
-    };
-    let token = state.tokens.issue(&caller)?;
-    Ok(Json(json!({
-        "access_token": token,
-        "token_type": "bearer",
-        "expires_in": state.tokens.ttl().as_secs(),
-    })))
+    state.auth.throttle.record_success(&body.username);
+    Ok(Json(state.auth.issue(user.id, user.token_version).await?))
+}
+
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    pub refresh_token: String,
+}
+
+/// Exchanges a refresh token for a new access token and a new refresh token; the old
+/// one stops working.
+#[instrument(skip_all)]
+async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> Result<Json<TokenPair>, ApiError> {
+    Ok(Json(state.auth.refresh(body.refresh_token.trim()).await?))
 }

@@ -43,7 +43,7 @@ struct CreateReservation {
 }
 
 /// A seat number such as `A1`: 1-16 letters and digits.
-fn seat_number(raw: &str) -> Result<SeatNumber, ApiError> {
+pub(super) fn seat_number(raw: &str) -> Result<SeatNumber, ApiError> {
     let raw = raw.trim();
     if (1..=16).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_alphanumeric()) {
         Ok(SeatNumber(raw.to_ascii_uppercase()))

@@ -3,6 +3,13 @@
 //! [`Db`] implements the engine's [`Storage`] port (layout, active reservations, atomic
 //! commits) and the edge's reads (users, a user's reservations).
 
+mod accounts;
+mod books;
+pub use books::BookReservationQuery;
+mod layout;
+mod live;
+pub use accounts::{ApiKeyRecord, AuthState, KeyOwner, RefreshRecord, UserSummary};
+pub use live::WaitlistQuery;
 mod postgres;
 mod seed;
 mod sqlite;
@@ -37,7 +44,7 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> Role {
+    pub fn parse(s: &str) -> Role {
         if s == "admin" {
             Role::Admin
         } else {
@@ -53,6 +60,8 @@ pub struct UserRecord {
     pub email: String,
     pub password_hash: String,
     pub role: Role,
+    /// Bumped on password change and deletion; tokens carrying an older one are refused.
+    pub token_version: i32,
     pub created_at: DateTime<Utc>,
 }
 
@@ -240,12 +249,29 @@ impl Storage for Db {
         .map_err(storage_error)
     }
 
+    async fn load_open_waitlist(
+        &self,
+        zone: &ZoneId,
+    ) -> Result<Vec<pica_actors::WaitlistEntry>, StorageError> {
+        live::open_waitlist(self, zone).await.map_err(storage_error)
+    }
+
     async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {
         match self {
             Db::Sqlite(pool) => sqlite::commit(pool, changes).await,
             Db::Postgres(pool) => postgres::commit(pool, changes).await,
         }
         .map_err(storage_error)
+    }
+
+    async fn load_books(&self) -> Result<Vec<pica_actors::Book>, StorageError> {
+        self.books().await.map_err(storage_error)
+    }
+
+    async fn load_active_book_reservations(
+        &self,
+    ) -> Result<Vec<pica_actors::BookReservation>, StorageError> {
+        self.active_book_reservations().await.map_err(storage_error)
     }
 }
 

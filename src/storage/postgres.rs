@@ -42,6 +42,7 @@ fn user_from(row: &PgRow) -> Result<UserRecord, sqlx::Error> {
         email: row.try_get("email")?,
         password_hash: row.try_get("password_hash")?,
         role: Role::parse(row.try_get("role")?),
+        token_version: row.try_get("token_version")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -177,6 +178,17 @@ pub async fn commit(pool: &PgPool, changes: &[Change]) -> Result<(), sqlx::Error
                     return Err(stale(*id));
                 }
             }
+            change @ (Change::EndReservation { .. }
+            | Change::CreateWaitlistEntry { .. }
+            | Change::UpdateWaitlistEntry { .. }) => {
+                super::live::apply_postgres(&mut tx, change).await?
+            }
+            change @ (Change::AddSeat { .. } | Change::SetSeatService { .. }) => {
+                super::layout::apply_postgres(&mut tx, change).await?
+            }
+            change @ (Change::CreateBookReservation { .. }
+            | Change::SetBookReservationStatus { .. }
+            | Change::SetBookTotal { .. }) => super::books::postgres_apply(&mut tx, change).await?,
         }
     }
     tx.commit().await
@@ -200,7 +212,7 @@ pub async fn find_user_by_name(
     pool: &PgPool,
     username: &str,
 ) -> Result<Option<UserRecord>, sqlx::Error> {
-    sqlx::query("SELECT * FROM users WHERE username = $1")
+    sqlx::query("SELECT * FROM users WHERE username = $1 AND deleted_at IS NULL")
         .bind(username)
         .fetch_optional(pool)
         .await?
@@ -210,7 +222,7 @@ pub async fn find_user_by_name(
 }
 
 pub async fn find_user(pool: &PgPool, id: UserId) -> Result<Option<UserRecord>, sqlx::Error> {
-    sqlx::query("SELECT * FROM users WHERE id = $1")
+    sqlx::query("SELECT * FROM users WHERE id = $1 AND deleted_at IS NULL")
         .bind(id)
         .fetch_optional(pool)
         .await?

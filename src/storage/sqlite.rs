@@ -62,6 +62,7 @@ fn user_from(row: &SqliteRow) -> Result<UserRecord, sqlx::Error> {
         email: row.try_get("email")?,
         password_hash: row.try_get("password_hash")?,
         role: Role::parse(row.try_get("role")?),
+        token_version: row.try_get("token_version")?,
         created_at: from_micros(row.try_get("created_at")?)?,
     })
 }
@@ -195,6 +196,17 @@ pub async fn commit(pool: &SqlitePool, changes: &[Change]) -> Result<(), sqlx::E
                     return Err(stale(*id));
                 }
             }
+            change @ (Change::EndReservation { .. }
+            | Change::CreateWaitlistEntry { .. }
+            | Change::UpdateWaitlistEntry { .. }) => {
+                super::live::apply_sqlite(&mut tx, change).await?
+            }
+            change @ (Change::AddSeat { .. } | Change::SetSeatService { .. }) => {
+                super::layout::apply_sqlite(&mut tx, change).await?
+            }
+            change @ (Change::CreateBookReservation { .. }
+            | Change::SetBookReservationStatus { .. }
+            | Change::SetBookTotal { .. }) => super::books::sqlite_apply(&mut tx, change).await?,
         }
     }
     tx.commit().await
@@ -218,7 +230,7 @@ pub async fn find_user_by_name(
     pool: &SqlitePool,
     username: &str,
 ) -> Result<Option<UserRecord>, sqlx::Error> {
-    sqlx::query("SELECT * FROM users WHERE username = ?")
+    sqlx::query("SELECT * FROM users WHERE username = ? AND deleted_at IS NULL")
         .bind(username)
         .fetch_optional(pool)
         .await?
@@ -228,7 +240,7 @@ pub async fn find_user_by_name(
 }
 
 pub async fn find_user(pool: &SqlitePool, id: UserId) -> Result<Option<UserRecord>, sqlx::Error> {
-    sqlx::query("SELECT * FROM users WHERE id = ?")
+    sqlx::query("SELECT * FROM users WHERE id = ? AND deleted_at IS NULL")
         .bind(id)
         .fetch_optional(pool)
         .await?

@@ -133,7 +133,25 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
-        let app = Application::build(settings(&db.url, extra))
+        Self::spawn_on_with_clock(db, extra, std::sync::Arc::new(pica_actors::SystemClock)).await
+    }
+
+    /// Like `spawn_with`, with the clock the service (engine, MediMatch breaker) uses.
+    pub async fn spawn_with_clock(
+        backend: Backend,
+        extra: &[(&str, &str)],
+        clock: std::sync::Arc<dyn pica_actors::Clock>,
+    ) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        Some(Self::spawn_on_with_clock(db, extra, clock).await)
+    }
+
+    pub async fn spawn_on_with_clock(
+        db: TestDb,
+        extra: &[(&str, &str)],
+        clock: std::sync::Arc<dyn pica_actors::Clock>,
+    ) -> TestApp {
+        let app = Application::build_with_clock(settings(&db.url, extra), clock)
             .await
             .expect("build app");
         let addr = app.local_addr();
@@ -180,6 +198,10 @@ impl TestApp {
 
     pub fn post(&self, path: &str) -> RequestBuilder {
         self.client.post(self.url(path))
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.client.patch(self.url(path))
     }
 
     pub fn put(&self, path: &str) -> RequestBuilder {

@@ -1,0 +1,249 @@
+//! The notifier's picture of the committed state, kept in step with the events it
+//! numbers, so that a snapshot and the events after it fit together exactly.
+//!
+//! Each zone actor hands over its state when it (re)starts (after every write it ever
+//! submitted was decided and announced); from then on the notifier applies that zone's
+//! events in commit order. Because the snapshot is taken inside the notifier, in the
+//! same turn that hands out the live receiver, a subscriber sees every committed change
+//! either in the snapshot (sequence ≤ `head`) or as an event (> `head`) — never both,
+//! never neither.
+
+use std::collections::BTreeMap;
+
+use crate::domain::{DomainEvent, Reservation, ReservationId, SeatLayout, UserId, ZoneId};
+use crate::waitlist::{WaitStatus, WaitlistEntry, WaitlistId};
+
+/// Whose view a snapshot is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Anyone: seats, active reservations and holds of one zone or all zones.
+    Public { zone: Option<ZoneId> },
+    /// One member: their own active reservations and open waitlist entries.
+    User(UserId),
+}
+
+/// One zone in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneSnapshot {
+    pub zone: ZoneId,
+    pub seats: Vec<SeatLayout>,
+    /// Active (`confirmed`, `checked_in`) reservations.
+    pub reservations: Vec<Reservation>,
+    /// Public scope: the offered entries (holds). User scope: all open entries.
+    pub waitlist: Vec<WaitlistEntry>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ZoneView {
+    seats: Vec<SeatLayout>,
+    reservations: BTreeMap<ReservationId, Reservation>,
+    waitlist: BTreeMap<WaitlistId, WaitlistEntry>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    /// In the order the zones first loaded (the layout order).
+    zones: Vec<(ZoneId, ZoneView)>,
+}
+
+impl Projection {
+    /// Replaces a zone's state with what its actor loaded from the database.
+    pub fn load(
+        &mut self,
+        zone: ZoneId,
+        seats: Vec<SeatLayout>,
+        reservations: Vec<Reservation>,
+        waitlist: Vec<WaitlistEntry>,
+    ) {
+        let view = ZoneView {
+            seats,
+            reservations: reservations
+                .into_iter()
+                .filter(|r| r.status.is_active())
+                .map(|r| (r.id, r))
+                .collect(),
+            waitlist: waitlist
+                .into_iter()
+                .filter(|e| e.status.is_open())
+                .map(|e| (e.id, e))
+                .collect(),
+        };
+        match self.zones.iter_mut().find(|(id, _)| id == &zone) {
+            Some((_, slot)) => *slot = view,
+            None => self.zones.push((zone, view)),
+        }
+    }
+
+    pub fn has_zone(&self, zone: &ZoneId) -> bool {
+        self.zones.iter().any(|(id, _)| id == zone)
+    }
+
+    /// Applies one committed event. Events of zones that have not loaded yet, and
+    /// events that do not change seats (books), are ignored.
+    pub fn apply(&mut self, event: &DomainEvent) {
+        let Some(view) = self.view_mut(event.zone()) else {
+            return;
+        };
+        match event {
+            DomainEvent::ReservationCreated { reservation }
+            | DomainEvent::ReservationStatusChanged { reservation, .. } => {
+                if reservation.status.is_active() {
+                    view.reservations
+                        .insert(reservation.id, reservation.clone());
+                } else {
+                    view.reservations.remove(&reservation.id);
+                }
+            }
+            DomainEvent::WaitlistUpdated { entry, .. } => {
+                if entry.status.is_open() {
+                    view.waitlist.insert(entry.id, entry.clone());
+                } else {
+                    view.waitlist.remove(&entry.id);
+                }
+            }
+            DomainEvent::SeatAdded { seat, .. } => {
+                if !view.seats.iter().any(|s| s.number == seat.number) {
+                    view.seats.push(seat.clone());
+                }
+            }
+            DomainEvent::SeatServiceChanged { seat, service, .. } => {
+                if let Some(s) = view.seats.iter_mut().find(|s| &s.number == seat) {
+                    s.service = *service;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn snapshot(&self, scope: &Scope) -> Vec<ZoneSnapshot> {
+        self.zones
+            .iter()
+            .filter(|(id, _)| match scope {
+                Scope::Public { zone } => zone.as_ref().is_none_or(|z| z == id),
+                Scope::User(_) => true,
+            })
+            .map(|(id, view)| match scope {
+                Scope::Public { .. } => ZoneSnapshot {
+                    zone: id.clone(),
+                    seats: view.seats.clone(),
+                    reservations: view.reservations.values().cloned().collect(),
+                    waitlist: view
+                        .waitlist
+                        .values()
+                        .filter(|e| e.status == WaitStatus::Offered)
+                        .cloned()
+                        .collect(),
+                },
+                Scope::User(user) => ZoneSnapshot {
+                    zone: id.clone(),
+                    seats: Vec::new(),
+                    reservations: view
+                        .reservations
+                        .values()
+                        .filter(|r| r.user_id == *user)
+                        .cloned()
+                        .collect(),
+                    waitlist: view
+                        .waitlist
+                        .values()
+                        .filter(|e| e.user_id == *user)
+                        .cloned()
+                        .collect(),
+                },
+            })
+            .collect()
+    }
+
+    fn view_mut(&mut self, zone: &ZoneId) -> Option<&mut ZoneView> {
+        self.zones
+            .iter_mut()
+            .find(|(id, _)| id == zone)
+            .map(|(_, v)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Interval, ReservationStatus, SeatNumber, SeatService};
+    use chrono::{TimeZone, Utc};
+    use uuid::Uuid;
+
+    fn zone(z: &str) -> ZoneId {
+        ZoneId(z.into())
+    }
+
+    fn booking(user: UserId, z: &str) -> Reservation {
+        let at = |h| Utc.with_ymd_and_hms(2030, 1, 1, h, 0, 0).unwrap();
+        Reservation {
+            id: Uuid::now_v7(),
+            user_id: user,
+            seat: SeatNumber("A1".into()),
+            zone: zone(z),
+            interval: Interval::new(at(9), at(10)).unwrap(),
+            status: ReservationStatus::Confirmed,
+            created_at: at(8),
+        }
+    }
+
+    fn seats() -> Vec<SeatLayout> {
+        vec![SeatLayout {
+            number: SeatNumber("A1".into()),
+            service: SeatService::InService,
+        }]
+    }
+
+    #[test]
+    fn events_keep_the_projection_equal_to_the_committed_state() {
+        let mut p = Projection::default();
+        let kept = booking(1, "coworking");
+        p.load(zone("coworking"), seats(), vec![kept.clone()], vec![]);
+        p.load(zone("cafe"), vec![], vec![], vec![]);
+        let made = booking(2, "coworking");
+        p.apply(&DomainEvent::ReservationCreated {
+            reservation: made.clone(),
+        });
+        let cancelled = Reservation {
+            status: ReservationStatus::Cancelled,
+            ..kept.clone()
+        };
+        p.apply(&DomainEvent::ReservationStatusChanged {
+            reservation: cancelled,
+            from: ReservationStatus::Confirmed,
+        });
+        p.apply(&DomainEvent::SeatServiceChanged {
+            zone: zone("coworking"),
+            seat: SeatNumber("A1".into()),
+            service: SeatService::OutOfService,
+        });
+        let all = p.snapshot(&Scope::Public { zone: None });
+        assert_eq!(
+            all.iter().map(|z| z.zone.0.as_str()).collect::<Vec<_>>(),
+            ["coworking", "cafe"]
+        );
+        assert_eq!(all[0].reservations, vec![made.clone()]);
+        assert_eq!(all[0].seats[0].service, SeatService::OutOfService);
+        let one = p.snapshot(&Scope::Public {
+            zone: Some(zone("cafe")),
+        });
+        assert_eq!(one.len(), 1);
+        assert!(p.snapshot(&Scope::User(1))[0].reservations.is_empty());
+        assert_eq!(p.snapshot(&Scope::User(2))[0].reservations, vec![made]);
+    }
+
+    #[test]
+    fn a_reload_replaces_the_zone_and_unknown_zones_are_ignored() {
+        let mut p = Projection::default();
+        p.apply(&DomainEvent::ReservationCreated {
+            reservation: booking(1, "quiet"),
+        });
+        assert!(!p.has_zone(&zone("quiet")));
+        p.load(zone("quiet"), seats(), vec![booking(1, "quiet")], vec![]);
+        p.load(zone("quiet"), seats(), vec![], vec![]);
+        assert!(
+            p.snapshot(&Scope::Public { zone: None })[0]
+                .reservations
+                .is_empty()
+        );
+    }
+}

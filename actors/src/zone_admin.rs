@@ -1,0 +1,163 @@
+//! Admin changes to a zone's seats, decided by the zone actor like any other request:
+//! adding a seat, and putting one out of service (which cancels the seat's confirmed
+//! reservations that have not ended, in the same transaction, and announces it all).
+
+use ractor::ActorRef;
+
+use crate::domain::{
+    DomainEvent, Reservation, ReservationStatus, SeatLayout, SeatNumber, SeatService,
+};
+use crate::error::EngineError;
+use crate::storage::Change;
+use crate::unit_of_work::{Intent, Outcome};
+use crate::zone::{Reply, ZoneActorState, ZoneMsg, commit_refusal, submit};
+
+/// What to settle or undo once an admin seat change is decided.
+#[derive(Debug, Clone)]
+pub enum SeatChange {
+    Added(SeatNumber),
+    Service {
+        seat: SeatNumber,
+        previous: SeatService,
+        cancelled: Vec<Reservation>,
+    },
+}
+
+pub(crate) fn add_seat(
+    myself: &ActorRef<ZoneMsg>,
+    state: &mut ZoneActorState,
+    seat: SeatLayout,
+    reply: Reply<()>,
+) {
+    if !state.book.add_seat(seat.clone()) {
+        let _ = reply.send(Err(EngineError::SeatExists(seat.number)));
+        return;
+    }
+    let zone = state.book.zone().clone();
+    let actor = myself.clone();
+    let change = SeatChange::Added(seat.number.clone());
+    submit(
+        &state.uow,
+        Intent {
+            changes: vec![Change::AddSeat {
+                zone: zone.clone(),
+                seat: seat.clone(),
+            }],
+            events: vec![DomainEvent::SeatAdded { zone, seat }],
+            on_outcome: Box::new(move |outcome: Outcome| {
+                let _ = actor.cast(ZoneMsg::SeatDecided {
+                    change,
+                    committed: outcome.is_ok(),
+                });
+                let _ = reply.send(outcome.map_err(commit_refusal));
+            }),
+        },
+    );
+}
+
+pub(crate) fn set_seat_service(
+    myself: &ActorRef<ZoneMsg>,
+    state: &mut ZoneActorState,
+    seat: SeatNumber,
+    service: SeatService,
+    reply: Reply<Vec<Reservation>>,
+) {
+    let now = state.clock.now();
+    let previous = match state.book.set_service(&seat, service) {
+        Ok(previous) => previous,
+        Err(refusal) => {
+            let _ = reply.send(Err(refusal));
+            return;
+        }
+    };
+    let zone = state.book.zone().clone();
+    let mut changes = vec![Change::SetSeatService {
+        seat: seat.clone(),
+        service,
+    }];
+    let mut events = vec![DomainEvent::SeatServiceChanged {
+        zone,
+        seat: seat.clone(),
+        service,
+    }];
+    let mut cancelled = Vec::new();
+    if service == SeatService::OutOfService {
+        let to = ReservationStatus::Cancelled;
+        for r in state.book.cancellable_on_seat(&seat, now) {
+            if state
+                .book
+                .begin_status_change(&r.id, r.user_id, &[ReservationStatus::Confirmed], to)
+                .is_ok()
+            {
+                changes.push(Change::SetReservationStatus {
+                    id: r.id,
+                    from: r.status,
+                    to,
+                    at: now,
+                });
+                let after = Reservation {
+                    status: to,
+                    ..r.clone()
+                };
+                events.push(DomainEvent::ReservationStatusChanged {
+                    reservation: after.clone(),
+                    from: r.status,
+                });
+                cancelled.push(after);
+            }
+        }
+    }
+    let actor = myself.clone();
+    let ledger = state.ledger.clone();
+    let change = SeatChange::Service {
+        seat,
+        previous,
+        cancelled: cancelled.clone(),
+    };
+    submit(
+        &state.uow,
+        Intent {
+            changes,
+            events,
+            on_outcome: Box::new(move |outcome: Outcome| {
+                if outcome.is_ok() {
+                    for r in &cancelled {
+                        ledger.release(r.user_id, &r.id);
+                    }
+                }
+                let _ = actor.cast(ZoneMsg::SeatDecided {
+                    change,
+                    committed: outcome.is_ok(),
+                });
+                let _ = reply.send(outcome.map(|()| cancelled).map_err(commit_refusal));
+            }),
+        },
+    );
+}
+
+pub(crate) fn decided(state: &mut ZoneActorState, change: SeatChange, committed: bool) {
+    match (change, committed) {
+        (SeatChange::Added(_), true) => {}
+        (SeatChange::Added(seat), false) => state.book.remove_empty_seat(&seat),
+        (SeatChange::Service { cancelled, .. }, true) => {
+            for r in cancelled {
+                state
+                    .book
+                    .settle_status_change(&r.id, ReservationStatus::Cancelled);
+            }
+        }
+        (
+            SeatChange::Service {
+                seat,
+                previous,
+                cancelled,
+            },
+            false,
+        ) => {
+            let _ = state.book.set_service(&seat, previous);
+            for r in cancelled {
+                state.book.undo_status_change(&r.id);
+            }
+        }
+    }
+}

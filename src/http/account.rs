@@ -1,0 +1,263 @@
+//! The caller's own account: profile, password, deletion, logout, API keys.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use chrono::{DateTime, Utc};
+use pica_actors::ReservationStatus;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tracing::{info, instrument, warn};
+use uuid::Uuid;
+
+use super::public::{Password, RefreshBody};
+use super::views::local;
+use crate::app::AppState;
+use crate::auth::{AuthUser, hash_password, verify_password};
+use crate::error::ApiError;
+use crate::extract::{Json, Path};
+use crate::storage::{ApiKeyRecord, ReservationQuery};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/secure/me", get(me).delete(delete_account))
+        .route("/api/secure/me/password", post(change_password))
+        .route("/api/secure/logout", post(logout))
+        .route("/api/secure/api-keys", post(create_key).get(list_keys))
+        .route("/api/secure/api-keys/{id}", delete(revoke_key))
+}
+
+async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+    let record = state
+        .db
+        .find_user(user.id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    Ok(Json(json!({
+        "id": record.id,
+        "username": record.username,
+        "email": record.email,
+        "role": record.role,
+        "created_at": local(record.created_at, state.settings.calendar.timezone),
+    })))
+}
+
+/// Checks the caller's current password (for changes that need re-authentication).
+async fn confirm_password(
+    state: &AppState,
+    user: &AuthUser,
+    password: String,
+) -> Result<(), ApiError> {
+    let record = state
+        .db
+        .find_user(user.id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    if verify_password(password, Some(record.password_hash)).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("Current password is incorrect".into()))
+    }
+}
+
+#[derive(Deserialize)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the password; every token and refresh token issued before stops working.
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn change_password(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<ChangePassword>,
+) -> Result<Json<Value>, ApiError> {
+    let new = Password::parse(body.new_password)?;
+    confirm_password(&state, &user, body.current_password).await?;
+    let hash = hash_password(new.0).await?;
+    state
+        .db
+        .reset_credentials(user.id, Some(&hash), false, Utc::now())
+        .await?;
+    state.auth.invalidate_user(user.id);
+    info!("password changed");
+    Ok(Json(
+        json!({ "message": "Password changed; sign in again" }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct DeleteAccount {
+    password: String,
+}
+
+/// Deletes the caller's account: its future reservations are cancelled (through the
+/// zone actors, so seats free up and the change is announced), every credential is
+/// revoked, and the username stays reserved.
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn delete_account(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<DeleteAccount>,
+) -> Result<Json<Value>, ApiError> {
+    confirm_password(&state, &user, body.password).await?;
+    let mut cancelled = 0;
+    let mut before = None;
+    loop {
+        let query = ReservationQuery {
+            user_id: user.id,
+            status: Some(ReservationStatus::Confirmed),
+            before,
+            limit: 100,
+        };
+        let page = state.db.reservations_of(&query).await?;
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        for r in &page {
+            match state
+                .engine
+                .change_status(&r.zone, r.id, user.id, ReservationStatus::Cancelled)
+                .await
+            {
+                Ok(_) => cancelled += 1,
+                Err(
+                    pica_actors::EngineError::AlreadyEnded
+                    | pica_actors::EngineError::ReservationNotFound,
+                ) => {}
+                Err(other) => {
+                    warn!(reservation = %r.id, error = %other, "could not cancel while deleting an account");
+                    return Err(ApiError::engine(other, state.settings.calendar.timezone));
+                }
+            }
+        }
+    }
+    state
+        .db
+        .reset_credentials(user.id, None, true, Utc::now())
+        .await?;
+    state.auth.invalidate_user(user.id);
+    info!(cancelled, "account deleted");
+    Ok(Json(
+        json!({ "message": "Account deleted", "cancelled_reservations": cancelled }),
+    ))
+}
+
+/// Revokes a refresh token of the caller.
+async fn logout(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<RefreshBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .logout(user.id, body.refresh_token.trim())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct CreateKey {
+    name: Option<String>,
+    /// RFC 3339; the key stops working then.
+    expires_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct KeyView {
+    id: String,
+    name: String,
+    prefix: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    expires_at: Option<String>,
+}
+
+impl KeyView {
+    fn new(k: &ApiKeyRecord, tz: chrono_tz::Tz) -> Self {
+        Self {
+            id: k.id.to_string(),
+            name: k.name.clone(),
+            prefix: k.prefix.clone(),
+            created_at: local(k.created_at, tz),
+            last_used_at: k.last_used_at.map(|t| local(t, tz)),
+            expires_at: k.expires_at.map(|t| local(t, tz)),
+        }
+    }
+}
+
+const MAX_KEYS: usize = 20;
+
+/// Creates an API key; the key itself is in this answer only.
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn create_key(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<CreateKey>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = body
+        .name
+        .unwrap_or_else(|| "default".into())
+        .trim()
+        .to_string();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(ApiError::Unprocessable(
+            "name must be 1-64 printable characters".into(),
+        ));
+    }
+    let expires_at = body
+        .expires_at
+        .map(|raw| {
+            DateTime::parse_from_rfc3339(raw.trim())
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| ApiError::Unprocessable("expires_at must be an RFC 3339 time".into()))
+        })
+        .transpose()?;
+    if expires_at.is_some_and(|t| t <= state.engine.clock().now()) {
+        return Err(ApiError::Unprocessable(
+            "expires_at must be in the future".into(),
+        ));
+    }
+    if state.db.api_keys_of(user.id).await?.len() >= MAX_KEYS {
+        return Err(ApiError::Conflict {
+            detail: format!("You already have {MAX_KEYS} API keys; revoke one first"),
+            conflict: None,
+        });
+    }
+    let (record, key) = state.auth.create_api_key(user.id, name, expires_at).await?;
+    info!(key_id = %record.id, "API key created");
+    let mut view = serde_json::to_value(KeyView::new(&record, state.settings.calendar.timezone))
+        .map_err(anyhow::Error::from)?;
+    view["key"] = json!(key);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn list_keys(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+    let tz = state.settings.calendar.timezone;
+    let keys: Vec<KeyView> = state
+        .db
+        .api_keys_of(user.id)
+        .await?
+        .iter()
+        .map(|k| KeyView::new(k, tz))
+        .collect();
+    Ok(Json(json!({ "items": keys, "next_cursor": null })))
+}
+
+/// Revokes one of the caller's keys, effective immediately; someone else's → 404.
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn revoke_key(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let not_found = || ApiError::NotFound("API key not found".into());
+    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    if state.auth.revoke_api_key(user.id, id).await? {
+        info!(key_id = %id, "API key revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
+}

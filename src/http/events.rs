@@ -1,0 +1,435 @@
+//! Server-Sent Events: `GET /api/public/events` (optional `?zone=`) for everyone, and
+//! `GET /api/secure/events` for a member's own reservations, waitlist and holds.
+//!
+//! A stream opens with a `snapshot` event (id = the last event it includes), then one
+//! event per committed change, each with the notifier's increasing id. Sending the id
+//! back in `Last-Event-ID` resumes without loss while the gap is still buffered;
+//! otherwise a fresh snapshot is sent. Snapshot and subscription come from one turn of
+//! the notifier, so nothing is missed or sent twice. Heartbeat comments keep proxies
+//! from closing idle streams. A stream that falls too far behind gets a final `lagged`
+//! event and is closed (reconnect with `Last-Event-ID`); it never slows anyone else.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use futures_util::stream;
+use pica_actors::notifier::{Envelope, Rendered};
+use pica_actors::projection::{Scope, ZoneSnapshot};
+use pica_actors::zone_state::ZoneState;
+use pica_actors::{
+    DomainEvent, LiveSeatState, Reservation, SeatService, UserId, WaitStatus, WaitlistEntry,
+    ZoneId, books_zone,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::broadcast::error::RecvError;
+use tracing::{debug, instrument};
+
+use super::live::WaitlistView;
+use super::views::{ReservationView, local};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::extract::Query;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/public/events", get(public_events))
+        .route("/api/secure/events", get(my_events))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    zone: Option<String>,
+}
+
+/// `Last-Event-ID`, if it is one of our ids; anything else means "from a snapshot".
+fn last_event_id(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[instrument(skip_all)]
+async fn public_events(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let zone = query.zone.map(|z| ZoneId(z.trim().to_string()));
+    if let Some(zone) = &zone {
+        if !state.engine.has_zone(zone) && zone != books_zone() {
+            return Err(ApiError::NotFound(format!(
+                "Zone '{}' does not exist",
+                zone.0
+            )));
+        }
+    }
+    open(state, headers, Audience::Public(zone)).await
+}
+
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn my_events(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    open(state, headers, Audience::User(user.id)).await
+}
+
+/// Who a stream is for, and so which events it carries and how they look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Audience {
+    Public(Option<ZoneId>),
+    User(UserId),
+}
+
+async fn open(
+    state: AppState,
+    headers: HeaderMap,
+    audience: Audience,
+) -> Result<Response, ApiError> {
+    let permit = state.live.admit().ok_or_else(|| {
+        ApiError::Unavailable("Too many event streams are open; retry shortly".into())
+    })?;
+    let scope = match &audience {
+        Audience::Public(zone) => Scope::Public { zone: zone.clone() },
+        Audience::User(user) => Scope::User(*user),
+    };
+    let after = last_event_id(&headers);
+    let tz = state.settings.calendar.timezone;
+    let subscription = state
+        .engine
+        .open_events(after, scope)
+        .await
+        .map_err(|e| ApiError::engine(e, tz))?;
+    let now = state.engine.clock().now();
+    let mut first = VecDeque::new();
+    if let Some(snapshot) = &subscription.snapshot {
+        first.push_back(render_snapshot(
+            &audience,
+            snapshot,
+            subscription.head,
+            now,
+            tz,
+        ));
+    }
+    for envelope in subscription.missed.iter().flatten() {
+        if let Some(event) = render(&audience, envelope, tz) {
+            first.push_back(event);
+        }
+    }
+    debug!(
+        ?audience,
+        head = subscription.head,
+        resumed = subscription.missed.is_some(),
+        "event stream opened"
+    );
+    let feed = Feed {
+        first,
+        live: subscription.live,
+        last: subscription.head,
+        audience,
+        tz,
+        closed: Box::pin(state.live.closed()),
+        ending: false,
+        _permit: permit,
+    };
+    let events = stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await?;
+        Some((Ok::<Event, std::convert::Infallible>(event), feed))
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(state.live.settings.heartbeat))
+        .into_response())
+}
+
+/// One open stream.
+struct Feed {
+    /// The snapshot or the missed events, sent first.
+    first: VecDeque<Event>,
+    live: tokio::sync::broadcast::Receiver<Arc<Envelope>>,
+    /// The last sequence number handled; anything at or below it is old.
+    last: u64,
+    audience: Audience,
+    tz: Tz,
+    closed: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// A `lagged` event was sent: end after it.
+    ending: bool,
+    /// The stream's place under `PICA_SSE_MAX_SUBSCRIBERS`, freed when it ends.
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Feed {
+    async fn next(&mut self) -> Option<Event> {
+        if let Some(event) = self.first.pop_front() {
+            return Some(event);
+        }
+        if self.ending {
+            return None;
+        }
+        loop {
+            let received = tokio::select! {
+                biased;
+                () = &mut self.closed => return None,
+                received = self.live.recv() => received,
+            };
+            match received {
+                Ok(envelope) => {
+                    if envelope.seq <= self.last {
+                        continue;
+                    }
+                    self.last = envelope.seq;
+                    if let Some(event) = render(&self.audience, &envelope, self.tz) {
+                        return Some(event);
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    debug!(missed, "slow event subscriber dropped");
+                    self.ending = true;
+                    let data = json!({
+                        "detail": "This stream fell too far behind and is closed; reconnect with Last-Event-ID",
+                        "last_event_id": self.last,
+                    });
+                    return Some(Event::default().event("lagged").data(data.to_string()));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+fn event(kind: &str, id: u64, data: &Value) -> Event {
+    Event::default()
+        .event(kind)
+        .id(id.to_string())
+        .data(data.to_string())
+}
+
+fn render(audience: &Audience, envelope: &Envelope, tz: Tz) -> Option<Event> {
+    match audience {
+        Audience::Public(zone) => {
+            if zone.as_ref().is_some_and(|z| z != &envelope.zone) {
+                return None;
+            }
+            // Rendered once per event, shared by every public stream.
+            let rendered = envelope.public.get_or_init(|| render_public(envelope, tz));
+            rendered.as_ref().map(|r| {
+                Event::default()
+                    .event(r.kind)
+                    .id(envelope.seq.to_string())
+                    .data(&r.data)
+            })
+        }
+        Audience::User(user) => {
+            render_private(*user, envelope, tz).map(|(kind, data)| event(kind, envelope.seq, &data))
+        }
+    }
+}
+
+/// A reservation as anyone may see it: no owner.
+#[derive(Serialize)]
+struct PublicReservation {
+    id: String,
+    seat_number: String,
+    start: String,
+    end: String,
+    status: &'static str,
+}
+
+impl PublicReservation {
+    fn new(r: &Reservation, tz: Tz) -> Self {
+        Self {
+            id: r.id.to_string(),
+            seat_number: r.seat.0.clone(),
+            start: local(r.interval.start, tz),
+            end: local(r.interval.end, tz),
+            status: r.status.as_str(),
+        }
+    }
+}
+
+/// A hold as anyone may see it: a seat blocked for a time, no owner.
+fn public_hold(e: &WaitlistEntry, tz: Tz) -> Option<Value> {
+    let hold = e.hold.as_ref()?;
+    Some(json!({
+        "seat_number": hold.seat.0,
+        "start": local(e.interval.start, tz),
+        "end": local(e.interval.end, tz),
+        "expires_at": local(hold.expires_at, tz),
+    }))
+}
+
+fn envelope_data(envelope: &Envelope, tz: Tz, body: Value) -> Value {
+    let mut data = json!({
+        "seq": envelope.seq,
+        "zone": envelope.zone.0,
+        "committed_at": local(envelope.committed_at, tz),
+    });
+    if let (Value::Object(data), Value::Object(body)) = (&mut data, body) {
+        data.extend(body);
+    }
+    data
+}
+
+fn render_public(envelope: &Envelope, tz: Tz) -> Option<Rendered> {
+    let (kind, body) = match &envelope.event {
+        DomainEvent::ReservationCreated { reservation } => (
+            "reservation_created",
+            json!({ "reservation": PublicReservation::new(reservation, tz) }),
+        ),
+        DomainEvent::ReservationStatusChanged { reservation, from } => (
+            "reservation_updated",
+            json!({ "reservation": PublicReservation::new(reservation, tz), "from": from }),
+        ),
+        DomainEvent::WaitlistUpdated { entry, from } => {
+            if entry.status == WaitStatus::Offered {
+                ("hold_placed", json!({ "hold": public_hold(entry, tz)? }))
+            } else if *from == Some(WaitStatus::Offered) {
+                (
+                    "hold_released",
+                    json!({ "hold": public_hold(entry, tz)?, "reason": entry.status }),
+                )
+            } else {
+                // Joining or leaving a waitlist is nobody else's business.
+                return None;
+            }
+        }
+        DomainEvent::SeatAdded { seat, .. } => (
+            "seat_added",
+            json!({ "seat": { "seat_number": seat.number.0, "status": seat.service } }),
+        ),
+        DomainEvent::SeatServiceChanged { seat, service, .. } => (
+            "seat_service_changed",
+            json!({ "seat": { "seat_number": seat.0, "status": service } }),
+        ),
+        DomainEvent::BookStockChanged { stock } => {
+            ("book_stock_changed", json!({ "stock": stock }))
+        }
+        _ => return None,
+    };
+    Some(Rendered {
+        kind,
+        data: envelope_data(envelope, tz, body).to_string(),
+    })
+}
+
+fn render_private(user: UserId, envelope: &Envelope, tz: Tz) -> Option<(&'static str, Value)> {
+    let (kind, body) = match &envelope.event {
+        DomainEvent::ReservationCreated { reservation } if reservation.user_id == user => (
+            "reservation_created",
+            json!({ "reservation": ReservationView::new(reservation, tz) }),
+        ),
+        DomainEvent::ReservationStatusChanged { reservation, from }
+            if reservation.user_id == user =>
+        {
+            (
+                "reservation_updated",
+                json!({ "reservation": ReservationView::new(reservation, tz), "from": from }),
+            )
+        }
+        DomainEvent::WaitlistUpdated { entry, from } if entry.user_id == user => {
+            let kind = if entry.status == WaitStatus::Offered {
+                "hold_offered"
+            } else {
+                "waitlist_updated"
+            };
+            (
+                kind,
+                json!({ "entry": WaitlistView::new(entry, tz), "from": from }),
+            )
+        }
+        DomainEvent::BookReservationCreated { reservation }
+        | DomainEvent::BookReservationStatusChanged { reservation, .. }
+            if reservation.user_id == user =>
+        {
+            (
+                "book_reservation_updated",
+                json!({ "reservation": reservation }),
+            )
+        }
+        _ => return None,
+    };
+    Some((kind, envelope_data(envelope, tz, body)))
+}
+
+#[derive(Serialize)]
+struct SeatSnapshot {
+    seat_number: String,
+    status: SeatService,
+    state: LiveSeatState,
+}
+
+fn render_snapshot(
+    audience: &Audience,
+    zones: &[ZoneSnapshot],
+    head: u64,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Event {
+    let data = match audience {
+        Audience::Public(_) => {
+            let zones: Vec<Value> = zones
+                .iter()
+                .map(|z| {
+                    // The live state at `now`, computed by the zone's own pure rules.
+                    let mut state =
+                        ZoneState::new(z.zone.clone(), &z.seats, z.reservations.clone());
+                    state.load_waitlist(z.waitlist.clone());
+                    let seats: Vec<SeatSnapshot> = state
+                        .live_view(now)
+                        .into_iter()
+                        .map(|s| SeatSnapshot {
+                            seat_number: s.number.0,
+                            status: s.service,
+                            state: s.live,
+                        })
+                        .collect();
+                    json!({
+                        "id": z.zone.0,
+                        "seats": seats,
+                        "reservations": z
+                            .reservations
+                            .iter()
+                            .filter(|r| r.interval.end > now)
+                            .map(|r| PublicReservation::new(r, tz))
+                            .collect::<Vec<_>>(),
+                        "holds": z.waitlist.iter().filter_map(|e| public_hold(e, tz)).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            json!({ "seq": head, "at": local(now, tz), "zones": zones })
+        }
+        Audience::User(_) => {
+            let reservations: Vec<ReservationView> = zones
+                .iter()
+                .flat_map(|z| &z.reservations)
+                .map(|r| ReservationView::new(r, tz))
+                .collect();
+            let waitlist: Vec<WaitlistView> = zones
+                .iter()
+                .flat_map(|z| &z.waitlist)
+                .map(|e| WaitlistView::new(e, tz))
+                .collect();
+            json!({
+                "seq": head,
+                "at": local(now, tz),
+                "reservations": reservations,
+                "waitlist": waitlist,
+            })
+        }
+    };
+    event("snapshot", head, &data)
+}

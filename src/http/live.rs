@@ -1,0 +1,379 @@
+//! Secure endpoints of the reservation lifecycle and the waitlist: check-in, check-out,
+//! joining, reading and leaving the waitlist, and confirming a hold.
+//!
+//! Like every edge handler they only authenticate, validate and route: the zone actor
+//! decides. Another member's reservation, entry or hold is answered exactly like a
+//! missing one (404, invariant 5).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono_tz::Tz;
+use pica_actors::{Reservation, ReservationStatus, WaitStatus, WaitlistEntry, WaitlistId, ZoneId};
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument};
+use uuid::Uuid;
+
+use super::views::{ReservationView, local};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::config::Calendar;
+use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
+use crate::storage::WaitlistQuery;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/secure/reservations/{id}/check-in", post(check_in))
+        .route("/api/secure/reservations/{id}/check-out", post(check_out))
+        .route("/api/secure/waitlist", post(join).get(list))
+        .route("/api/secure/waitlist/{id}", get(read).delete(leave))
+        .route("/api/secure/holds/{id}/confirm", post(confirm))
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError::NotFound(format!("{what} not found"))
+}
+
+/// The caller's stored reservation `raw`; anyone else's is "not found".
+async fn own_reservation(
+    state: &AppState,
+    user: &AuthUser,
+    raw: &str,
+) -> Result<Reservation, ApiError> {
+    let id = Uuid::parse_str(raw).map_err(|_| not_found("Reservation"))?;
+    match state.db.reservation(id).await? {
+        Some(r) if r.user_id == user.id => Ok(r),
+        _ => Err(not_found("Reservation")),
+    }
+}
+
+/// The caller's stored waitlist entry `raw`; anyone else's is "not found".
+async fn own_entry(
+    state: &AppState,
+    user: &AuthUser,
+    raw: &str,
+    what: &str,
+) -> Result<WaitlistEntry, ApiError> {
+    let id: WaitlistId = Uuid::parse_str(raw).map_err(|_| not_found(what))?;
+    match state.db.waitlist_entry(id).await? {
+        Some(e) if e.user_id == user.id => Ok(e),
+        _ => Err(not_found(what)),
+    }
+}
+
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn check_in(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<ReservationView>, ApiError> {
+    let stored = own_reservation(&state, &user, &id).await?;
+    let tz = state.settings.calendar.timezone;
+    if stored.status != ReservationStatus::Confirmed {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "Reservation is {}: only a confirmed reservation can be checked in",
+                stored.status
+            ),
+            conflict: None,
+        });
+    }
+    let checked_in = state
+        .engine
+        .change_status(
+            &stored.zone,
+            stored.id,
+            user.id,
+            ReservationStatus::CheckedIn,
+        )
+        .await
+        .map_err(|e| ApiError::engine(e, tz))?;
+    info!(reservation = %stored.id, "checked in");
+    Ok(Json(ReservationView::new(&checked_in, tz)))
+}
+
+/// The end of the slot `now` falls in (`now` itself on a boundary), in the space's
+/// local time.
+pub fn slot_ceiling(calendar: &Calendar, now: DateTime<Utc>) -> DateTime<Utc> {
+    let local = now.with_timezone(&calendar.timezone);
+    let slot = i64::from(calendar.slot_minutes) * 60;
+    let into_day = i64::from(local.num_seconds_from_midnight());
+    let into_slot = into_day % slot;
+    let floor =
+        now - Duration::seconds(into_slot) - Duration::nanoseconds(i64::from(now.nanosecond()));
+    if floor == now {
+        now
+    } else {
+        floor + Duration::seconds(slot)
+    }
+}
+
+/// Check-out ends the reservation now: it becomes `completed` and its end is cut to
+/// the end of the slot in progress (at least one slot after its start), so the rest of
+/// the booked time is free for others — and waiters — at once.
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn check_out(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<ReservationView>, ApiError> {
+    let stored = own_reservation(&state, &user, &id).await?;
+    let calendar = &state.settings.calendar;
+    let tz = calendar.timezone;
+    if stored.status != ReservationStatus::CheckedIn {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "Reservation is {}: only a checked-in reservation can be checked out",
+                stored.status
+            ),
+            conflict: None,
+        });
+    }
+    let now = state.engine.clock().now();
+    let first_slot = stored.interval.start + Duration::minutes(i64::from(calendar.slot_minutes));
+    let end_at = slot_ceiling(calendar, now).max(first_slot);
+    let done = state
+        .engine
+        .check_out(&stored.zone, stored.id, user.id, end_at)
+        .await
+        .map_err(|e| ApiError::engine(e, tz))?;
+    info!(reservation = %stored.id, "checked out");
+    Ok(Json(ReservationView::new(&done, tz)))
+}
+
+#[derive(Deserialize)]
+struct JoinWaitlist {
+    zone: String,
+    start: String,
+    end: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HoldView {
+    pub seat_number: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WaitlistView {
+    pub id: String,
+    pub zone: String,
+    pub start: String,
+    pub end: String,
+    pub status: &'static str,
+    /// The seat held for this entry (while `offered`; kept afterwards as history).
+    pub hold: Option<HoldView>,
+    pub reservation_id: Option<String>,
+    pub created_at: String,
+}
+
+impl WaitlistView {
+    pub fn new(e: &WaitlistEntry, tz: Tz) -> Self {
+        Self {
+            id: e.id.to_string(),
+            zone: e.zone.0.clone(),
+            start: local(e.interval.start, tz),
+            end: local(e.interval.end, tz),
+            status: e.status.as_str(),
+            hold: e.hold.as_ref().map(|h| HoldView {
+                seat_number: h.seat.0.clone(),
+                expires_at: local(h.expires_at, tz),
+            }),
+            reservation_id: e.reservation_id.map(|id| id.to_string()),
+            created_at: local(e.created_at, tz),
+        }
+    }
+}
+
+/// Joins a zone's waitlist for `[start, end)` (same rules as a reservation's times).
+/// Refused with 409 while a seat is free for that time: book it instead.
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn join(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<JoinWaitlist>,
+) -> Result<(StatusCode, Json<WaitlistView>), ApiError> {
+    let zone = ZoneId(body.zone.trim().to_string());
+    if !state.engine.has_zone(&zone) {
+        return Err(ApiError::NotFound(format!(
+            "Zone '{}' does not exist",
+            zone.0
+        )));
+    }
+    let calendar = &state.settings.calendar;
+    let interval = calendar.explicit(&body.start, &body.end, state.engine.clock().now())?;
+    let tz = calendar.timezone;
+    let entry = state
+        .engine
+        .join_waitlist(&zone, user.id, interval)
+        .await
+        .map_err(|e| ApiError::engine(e, tz))?;
+    info!(entry = %entry.id, zone = %zone, "joined the waitlist");
+    Ok((StatusCode::CREATED, Json(WaitlistView::new(&entry, tz))))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Page {
+    items: Vec<WaitlistView>,
+    next_cursor: Option<String>,
+}
+
+/// The caller's waitlist entries (with their holds), newest first.
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Page>, ApiError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            WaitStatus::parse(s).ok_or_else(|| {
+                ApiError::Unprocessable(
+                    "status must be one of waiting, offered, fulfilled, expired, cancelled".into(),
+                )
+            })
+        })
+        .transpose()?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::Unprocessable(
+            "limit must be between 1 and 100".into(),
+        ));
+    }
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            Uuid::parse_str(c).map_err(|_| ApiError::Unprocessable("cursor is not valid".into()))
+        })
+        .transpose()?;
+    let mut rows = state
+        .db
+        .waitlist_of(&WaitlistQuery {
+            user_id: user.id,
+            status,
+            before,
+            limit: limit + 1,
+        })
+        .await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|e| e.id.to_string())
+    } else {
+        None
+    };
+    let tz = state.settings.calendar.timezone;
+    Ok(Json(Page {
+        items: rows.iter().map(|e| WaitlistView::new(e, tz)).collect(),
+        next_cursor,
+    }))
+}
+
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn read(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<WaitlistView>, ApiError> {
+    let entry = own_entry(&state, &user, &id, "Waitlist entry").await?;
+    Ok(Json(WaitlistView::new(
+        &entry,
+        state.settings.calendar.timezone,
+    )))
+}
+
+/// Leaves the waitlist (status `cancelled`); an offered hold is released and passes
+/// to the next waiter.
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn leave(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<WaitlistView>, ApiError> {
+    let stored = own_entry(&state, &user, &id, "Waitlist entry").await?;
+    let tz = state.settings.calendar.timezone;
+    if !stored.status.is_open() {
+        return Err(ApiError::Conflict {
+            detail: format!("Waitlist entry is already {}", stored.status),
+            conflict: None,
+        });
+    }
+    let left = state
+        .engine
+        .leave_waitlist(&stored.zone, stored.id, user.id)
+        .await
+        .map_err(|e| ApiError::engine(e, tz))?;
+    info!(entry = %stored.id, "left the waitlist");
+    Ok(Json(WaitlistView::new(&left, tz)))
+}
+
+/// Confirms a hold (its id is its waitlist entry's): the held seat and time become a
+/// confirmed reservation (201).
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn confirm(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<ReservationView>), ApiError> {
+    let stored = own_entry(&state, &user, &id, "Hold").await?;
+    let tz = state.settings.calendar.timezone;
+    if stored.status != WaitStatus::Offered {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "This waitlist entry holds no seat (it is {})",
+                stored.status
+            ),
+            conflict: None,
+        });
+    }
+    let reservation = state
+        .engine
+        .confirm_hold(&stored.zone, stored.id, user.id)
+        .await
+        .map_err(|e| ApiError::engine(e, tz))?;
+    info!(entry = %stored.id, reservation = %reservation.id, "hold confirmed");
+    Ok((
+        StatusCode::CREATED,
+        Json(ReservationView::new(&reservation, tz)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveTime, TimeZone};
+
+    fn calendar(tz: Tz, slot: u32) -> Calendar {
+        Calendar {
+            timezone: tz,
+            opens: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+            closes: NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
+            slot_minutes: slot,
+            horizon_days: 30,
+        }
+    }
+
+    #[test]
+    fn check_out_rounds_up_to_the_local_slot() {
+        let c = calendar(chrono_tz::Asia::Jakarta, 30);
+        let at = |h, m, s| Utc.with_ymd_and_hms(2030, 3, 10, h, m, s).unwrap();
+        assert_eq!(slot_ceiling(&c, at(3, 40, 0)), at(4, 0, 0));
+        assert_eq!(slot_ceiling(&c, at(3, 30, 0)), at(3, 30, 0));
+        assert_eq!(slot_ceiling(&c, at(3, 30, 1)), at(4, 0, 0));
+        // Nepal is UTC+05:45: its local half hours are not UTC half hours.
+        let nepal = calendar(chrono_tz::Asia::Kathmandu, 30);
+        assert_eq!(slot_ceiling(&nepal, at(3, 40, 0)), at(3, 45, 0));
+    }
+}
