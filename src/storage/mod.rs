@@ -20,8 +20,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pica_actors::{
-    Change, Reservation, ReservationId, ReservationStatus, Storage, StorageError, UserId, ZoneId,
-    ZoneLayout,
+    Change, Reservation, ReservationId, ReservationStatus, SeatLayout, SeatNumber, SeatService,
+    Storage, StorageError, UserId, ZoneId, ZoneLayout,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -144,10 +144,39 @@ impl Db {
     /// Seeds the demo layout and book catalog if the database has no zones yet.
     /// Returns whether it seeded.
     pub async fn seed_if_empty(&self) -> Result<bool, DbError> {
+        let count = "SELECT COUNT(*) FROM zones";
+        let script = sqlx::AssertSqlSafe(seed::demo_sql());
         match self {
-            Db::Sqlite(pool) => sqlite::seed_if_empty(pool).await,
-            Db::Postgres(pool) => postgres::seed_if_empty(pool).await,
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                if sqlx::query_scalar::<_, i64>(count)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    > 0
+                {
+                    return Ok(false);
+                }
+                sqlx::raw_sql(script).execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                // Two servers starting on one empty database must not both seed.
+                sqlx::query("LOCK TABLE zones IN EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+                if sqlx::query_scalar::<_, i64>(count)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    > 0
+                {
+                    return Ok(false);
+                }
+                sqlx::raw_sql(script).execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
         }
+        Ok(true)
     }
 
     pub async fn ping(&self) -> Result<(), DbError> {
@@ -230,11 +259,20 @@ impl Db {
 #[async_trait]
 impl Storage for Db {
     async fn load_layout(&self) -> Result<Vec<ZoneLayout>, StorageError> {
-        match self {
-            Db::Sqlite(pool) => sqlite::load_layout(pool).await,
-            Db::Postgres(pool) => postgres::load_layout(pool).await,
-        }
-        .map_err(storage_error)
+        let zones = "SELECT id, name, kind FROM zones ORDER BY position, id";
+        let seats = "SELECT number, zone_id, status FROM seats ORDER BY position, number";
+        let rows = match self {
+            Db::Sqlite(pool) => both(
+                sqlx::query_as(zones).fetch_all(pool).await,
+                sqlx::query_as(seats).fetch_all(pool).await,
+            ),
+            Db::Postgres(pool) => both(
+                sqlx::query_as(zones).fetch_all(pool).await,
+                sqlx::query_as(seats).fetch_all(pool).await,
+            ),
+        };
+        let (zones, seats) = rows.map_err(storage_error)?;
+        build_layout(zones, seats).map_err(storage_error)
     }
 
     async fn load_active_reservations(
@@ -299,4 +337,38 @@ fn storage_error(err: sqlx::Error) -> StorageError {
 fn parse_status(s: &str) -> Result<ReservationStatus, sqlx::Error> {
     ReservationStatus::parse(s)
         .ok_or_else(|| sqlx::Error::Decode(format!("unknown status {s}").into()))
+}
+
+type Triple = (String, String, String);
+
+fn both(
+    zones: Result<Vec<Triple>, sqlx::Error>,
+    seats: Result<Vec<Triple>, sqlx::Error>,
+) -> Result<(Vec<Triple>, Vec<Triple>), sqlx::Error> {
+    Ok((zones?, seats?))
+}
+
+/// Zones `(id, name, kind)` and seats `(number, zone, status)`, both in display order,
+/// into the layout.
+fn build_layout(zones: Vec<Triple>, seats: Vec<Triple>) -> Result<Vec<ZoneLayout>, sqlx::Error> {
+    let mut layout: Vec<ZoneLayout> = zones
+        .into_iter()
+        .map(|(id, name, kind)| ZoneLayout {
+            id: ZoneId(id),
+            name,
+            kind,
+            seats: Vec::new(),
+        })
+        .collect();
+    for (number, zone, status) in seats {
+        let service = SeatService::parse(&status)
+            .ok_or_else(|| sqlx::Error::Decode(format!("seat status {status}").into()))?;
+        if let Some(z) = layout.iter_mut().find(|z| z.id.0 == zone) {
+            z.seats.push(SeatLayout {
+                number: SeatNumber(number),
+                service,
+            });
+        }
+    }
+    Ok(layout)
 }

@@ -156,3 +156,73 @@ pub const BOOKS: [DemoBook; 12] = [
 pub fn seat_numbers(zone: &DemoZone) -> impl Iterator<Item = (String, i32)> + '_ {
     (1..=zone.seats).map(move |n| (format!("{}{n}", zone.prefix), n as i32))
 }
+
+/// Quotes a text value for SQL. Only ever applied to the constants above.
+fn text(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+fn opt_text(value: Option<&str>) -> String {
+    value.map_or_else(|| "NULL".into(), text)
+}
+
+/// The demo space as one SQL script that both SQLite and PostgreSQL accept.
+pub fn demo_sql() -> String {
+    let mut zones = Vec::new();
+    let mut seats = Vec::new();
+    for (position, zone) in ZONES.iter().enumerate() {
+        zones.push(format!(
+            "({}, {}, {}, {position})",
+            text(zone.id),
+            text(zone.name),
+            text(zone.kind)
+        ));
+        for (number, position) in seat_numbers(zone) {
+            seats.push(format!(
+                "({}, {}, {position})",
+                text(&number),
+                text(zone.id)
+            ));
+        }
+    }
+    let books: Vec<String> = BOOKS
+        .iter()
+        .map(|b| {
+            let price = b
+                .price_cents
+                .map_or_else(|| "NULL".into(), |p| p.to_string());
+            format!(
+                "({}, {}, {}, {}, {}, {price})",
+                text(b.title),
+                text(b.author),
+                opt_text(b.isbn),
+                text(b.condition),
+                b.copies
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO zones (id, name, kind, position) VALUES {};\n\
+         INSERT INTO seats (number, zone_id, position) VALUES {};\n\
+         INSERT INTO books (title, author, isbn, condition, total_copies, price_cents) VALUES {};\n",
+        zones.join(", "),
+        seats.join(", "),
+        books.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_sql_has_every_seat_and_book_and_quotes_text() {
+        let sql = demo_sql();
+        for seat in ["'A1'", "'A20'", "'C12'", "'Q8'"] {
+            assert!(sql.contains(seat), "{seat}");
+        }
+        assert!(!sql.contains("'A21'"));
+        assert_eq!(sql.matches("978").count(), BOOKS.len());
+        assert_eq!(text("O'Brien"), "'O''Brien'");
+    }
+}

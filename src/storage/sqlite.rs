@@ -1,14 +1,11 @@
 //! SQLite queries. Reservation bounds are unix seconds, stamps unix microseconds.
 
 use chrono::{DateTime, Utc};
-use pica_actors::{
-    Change, Interval, Reservation, ReservationId, SeatLayout, SeatNumber, SeatService, UserId,
-    ZoneId, ZoneLayout,
-};
+use pica_actors::{Change, Interval, Reservation, ReservationId, SeatNumber, UserId, ZoneId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
-use super::{DbError, NewUser, ReservationQuery, Role, UserRecord, parse_status, seed, stale};
+use super::{NewUser, ReservationQuery, Role, UserRecord, parse_status, stale};
 
 /// `SELECT` of a reservation's columns followed by the rest of the statement; a macro so
 /// the SQL stays a literal (sqlx refuses dynamic strings).
@@ -65,78 +62,6 @@ fn user_from(row: &SqliteRow) -> Result<UserRecord, sqlx::Error> {
         token_version: row.try_get("token_version")?,
         created_at: from_micros(row.try_get("created_at")?)?,
     })
-}
-
-pub async fn seed_if_empty(pool: &SqlitePool) -> Result<bool, DbError> {
-    let mut tx = pool.begin().await?;
-    let zones: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM zones")
-        .fetch_one(&mut *tx)
-        .await?;
-    if zones > 0 {
-        return Ok(false);
-    }
-    for (position, zone) in seed::ZONES.iter().enumerate() {
-        sqlx::query("INSERT INTO zones (id, name, kind, position) VALUES (?, ?, ?, ?)")
-            .bind(zone.id)
-            .bind(zone.name)
-            .bind(zone.kind)
-            .bind(position as i32)
-            .execute(&mut *tx)
-            .await?;
-        for (number, position) in seed::seat_numbers(zone) {
-            sqlx::query("INSERT INTO seats (number, zone_id, position) VALUES (?, ?, ?)")
-                .bind(number)
-                .bind(zone.id)
-                .bind(position)
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
-    for book in &seed::BOOKS {
-        sqlx::query(
-            "INSERT INTO books (title, author, isbn, condition, total_copies, price_cents) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(book.title)
-        .bind(book.author)
-        .bind(book.isbn)
-        .bind(book.condition)
-        .bind(book.copies)
-        .bind(book.price_cents)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(true)
-}
-
-pub async fn load_layout(pool: &SqlitePool) -> Result<Vec<ZoneLayout>, sqlx::Error> {
-    let zones = sqlx::query("SELECT id, name, kind FROM zones ORDER BY position, id")
-        .fetch_all(pool)
-        .await?;
-    let seats = sqlx::query("SELECT number, zone_id, status FROM seats ORDER BY position, number")
-        .fetch_all(pool)
-        .await?;
-    let mut layout = Vec::with_capacity(zones.len());
-    for zone in zones {
-        let id: String = zone.try_get("id")?;
-        let mut zone_seats = Vec::new();
-        for seat in seats.iter().filter(|s| s.get::<String, _>("zone_id") == id) {
-            let status: String = seat.try_get("status")?;
-            zone_seats.push(SeatLayout {
-                number: SeatNumber(seat.try_get("number")?),
-                service: SeatService::parse(&status)
-                    .ok_or_else(|| sqlx::Error::Decode(format!("seat status {status}").into()))?,
-            });
-        }
-        layout.push(ZoneLayout {
-            id: ZoneId(id),
-            name: zone.try_get("name")?,
-            kind: zone.try_get("kind")?,
-            seats: zone_seats,
-        });
-    }
-    Ok(layout)
 }
 
 pub async fn load_active(
