@@ -174,10 +174,11 @@ async fn recommend_needs_credentials_and_valid_input() {
     ] {
         let r = recommend(&app, &token, request.clone()).await;
         assert_eq!(r.status().as_u16(), status, "{request}");
-        let detail = body(r).await["detail"].clone();
+        let b = body(r).await;
+        assert_eq!(b["success"], false, "{request}: {b}");
         assert!(
-            detail.as_str().is_some_and(|d| !d.is_empty()),
-            "{request}: {detail}"
+            b["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{request}: {b}"
         );
     }
     let r = app
@@ -189,6 +190,12 @@ async fn recommend_needs_credentials_and_valid_input() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let b = body(r).await;
+    assert_eq!(b["success"], false);
+    assert!(
+        b["detail"].as_str().unwrap().starts_with("Malformed JSON"),
+        "{b}"
+    );
     // top_n may be left out (5 by default); 50 is allowed.
     let r = recommend(&app, &token, json!({"drug_name": "paracetamol"})).await;
     assert_eq!(r.status(), StatusCode::OK);

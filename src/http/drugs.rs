@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
-use crate::medimatch::{Drug, DrugQuery, Recommendations};
+use crate::medimatch::{Drug, DrugQuery, MedimatchError, Recommendations};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,13 +34,16 @@ struct RecommendResponse {
     data: Recommendations,
 }
 
-/// The drug name is health information about the caller: it is not logged.
+/// The drug name is health information about the caller: it is not logged. Every
+/// error after authentication is in MediMatch's shape (`"success": false`).
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn recommend(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(request): Json<RecommendRequest>,
+    request: Result<Json<RecommendRequest>, ApiError>,
 ) -> Result<Json<RecommendResponse>, ApiError> {
+    let Json(request) =
+        request.map_err(|err| MedimatchError::Invalid(err.status(), err.to_string()))?;
     let query = DrugQuery::new(&request.drug_name, request.top_n.unwrap_or(DEFAULT_TOP_N))?;
     let recommender = &state.medimatch.recommender;
     let data = recommender.recommend(&query).await?;

@@ -25,7 +25,6 @@ pub use catalog::{Catalog, Drug};
 pub use client::PartnerClient;
 
 use crate::config::MedimatchSettings;
-use crate::error::ApiError;
 
 /// A validated recommendation request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,22 +38,24 @@ impl DrugQuery {
     pub const MAX_TOP_N: i64 = 50;
 
     /// `drug_name` is trimmed and must keep 1-100 characters; `top_n` is 1-50.
-    pub fn new(drug_name: &str, top_n: i64) -> Result<Self, ApiError> {
+    pub fn new(drug_name: &str, top_n: i64) -> Result<Self, MedimatchError> {
+        let invalid =
+            |detail: String| MedimatchError::Invalid(StatusCode::UNPROCESSABLE_ENTITY, detail);
         let drug_name = drug_name.trim();
         let chars = drug_name.chars().count();
         if chars == 0 || chars > Self::MAX_NAME_CHARS {
-            return Err(ApiError::Unprocessable(format!(
+            return Err(invalid(format!(
                 "drug_name must be 1-{} characters",
                 Self::MAX_NAME_CHARS
             )));
         }
         if drug_name.chars().any(char::is_control) {
-            return Err(ApiError::Unprocessable(
+            return Err(invalid(
                 "drug_name must not contain control characters".into(),
             ));
         }
         if !(1..=Self::MAX_TOP_N).contains(&top_n) {
-            return Err(ApiError::Unprocessable(format!(
+            return Err(invalid(format!(
                 "top_n must be between 1 and {}",
                 Self::MAX_TOP_N
             )));
@@ -121,6 +122,9 @@ impl<'de> Deserialize<'de> for Ranked {
 /// `{"success": false, "detail": ...}` (MediMatch's own error shape).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MedimatchError {
+    /// The request itself is wrong (a 4xx with the given status).
+    #[error("{1}")]
+    Invalid(StatusCode, String),
     /// No product name contains the query (MediMatch's 404 and its detail).
     #[error("{0}")]
     DrugNotFound(String),
@@ -150,6 +154,7 @@ impl MedimatchError {
 
     pub fn status(&self) -> StatusCode {
         match self {
+            MedimatchError::Invalid(status, _) => *status,
             MedimatchError::DrugNotFound(_) => StatusCode::NOT_FOUND,
             MedimatchError::CredentialsRejected | MedimatchError::BadGateway(_) => {
                 StatusCode::BAD_GATEWAY
@@ -227,6 +232,9 @@ mod tests {
     #[test]
     fn query_validation() {
         assert!(DrugQuery::new("aspirin", 1).is_ok());
+        let err = DrugQuery::new("aspirin", 0).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.to_string(), "top_n must be between 1 and 50");
         assert_eq!(
             DrugQuery::new("  aspirin ", 50).unwrap().drug_name(),
             "aspirin"
