@@ -23,6 +23,7 @@ on_both_backends!(
     book_reservations_are_private_and_follow_their_lifecycle,
     racing_clients_get_exactly_the_copies_in_stock,
     uncollected_reservations_expire_when_the_clock_passes_their_hold,
+    the_scheduler_expires_book_reservations_through_the_actor,
     admin_restock_goes_through_the_actor,
     crashed_book_stock_answers_503_then_comes_back_with_its_state,
     bundle_with_a_taken_seat_or_missing_stock_changes_nothing,
@@ -622,6 +623,37 @@ async fn uncollected_reservations_expire_when_the_clock_passes_their_hold(backen
     app.stop().await;
 }
 
+async fn the_scheduler_expires_book_reservations_through_the_actor(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let Some(app) = TestApp::spawn_with_clock(
+        backend,
+        &[
+            ("PICA_BOOK_HOLD_HOURS", "1"),
+            ("PICA_SWEEP_SECONDS", "1"),
+            ("PICA_TOKEN_TTL_SECONDS", "86400"),
+        ],
+        clock.clone(),
+    )
+    .await
+    else {
+        return;
+    };
+    let ana = app.user("ana").await;
+    let work = book_id(&app, "Deep Work").await;
+    let r = reserve_book(&app, &ana, work, 1).await;
+    let id = body(r).await["id"].as_str().unwrap().to_string();
+    // The hold ends; nobody but the scheduler's tick asks the actor to expire it.
+    clock.advance(chrono::Duration::hours(1));
+    let path = format!("/api/secure/book-reservations/{id}");
+    eventually(20, "the scheduler expired the reservation", || async {
+        let r = app.get(&path).bearer_auth(&ana).send().await.unwrap();
+        body(r).await["status"] == "expired"
+    })
+    .await;
+    assert_eq!(stock(&app, work).await, (3, 0, 3));
+    app.stop().await;
+}
+
 async fn admin_restock_goes_through_the_actor(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -917,6 +949,12 @@ async fn bundle_whose_commit_fails_leaves_no_trace(backend: Backend) {
                           FOR EACH ROW EXECUTE FUNCTION refuse_three();").await;
         }
     }
+    // Room for every bundle at once (pending holds count until decided).
+    app.state
+        .engine
+        .adjust_book_stock(habits, 20)
+        .await
+        .unwrap();
     let mut events = app.state.engine.subscribe(None).await.unwrap().live;
 
     // Refused and accepted bundles in flight together, so they can share a batch.
@@ -941,7 +979,12 @@ async fn bundle_whose_commit_fails_leaves_no_trace(backend: Backend) {
             assert_eq!(b["part"], "commit");
             assert!(b["detail"].as_str().unwrap().contains("could not be saved"));
         } else {
-            assert_eq!(r.status(), StatusCode::CREATED);
+            assert_eq!(
+                r.status(),
+                StatusCode::CREATED,
+                "{}",
+                r.text().await.unwrap()
+            );
             accepted.push(
                 body(r).await["seat_reservation"]["id"]
                     .as_str()
@@ -968,7 +1011,7 @@ async fn bundle_whose_commit_fails_leaves_no_trace(backend: Backend) {
             "{seat}"
         );
     }
-    assert_eq!(stock(&app, habits).await, (5, 3, 2));
+    assert_eq!(stock(&app, habits).await, (20, 3, 17));
     // The user ledger forgot the refused seats: ben can book the same times elsewhere.
     assert_eq!(app.state.engine.ledger().claims_of(ben_id), 3);
     // Events: only committed bundles, each with both parts.
@@ -1005,7 +1048,12 @@ async fn bundle_whose_commit_fails_leaves_no_trace(backend: Backend) {
         Backend::Postgres => execute(&db, "DROP TRIGGER refuse_three ON book_reservations").await,
     }
     let r = bundle(&app, &ben, slot("A1", 1, 10, 12), habits, 2).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
     audit(&app.reservations_in_db().await);
     audit_books(&app).await;
     db.close().await;

@@ -324,19 +324,19 @@ impl BookState {
     pub fn undo(&mut self, op: &OpId) {
         match self.ops.remove(op) {
             Some(Op::Create(id)) => {
-                if let Some(held) = self.held.remove(&id) {
-                    if let Some(shelf) = self.shelves.get_mut(&held.reservation.book_id) {
-                        shelf.pending_reserve -= held.reservation.copies;
-                    }
+                if let Some(held) = self.held.remove(&id)
+                    && let Some(shelf) = self.shelves.get_mut(&held.reservation.book_id)
+                {
+                    shelf.pending_reserve -= held.reservation.copies;
                 }
             }
             Some(Op::Status(id, to)) => {
                 if let Some(held) = self.held.get_mut(&id) {
                     held.pending = Pending::None;
-                    if to == BookReservationStatus::PickedUp {
-                        if let Some(shelf) = self.shelves.get_mut(&held.reservation.book_id) {
-                            shelf.pending_pickups -= 1;
-                        }
+                    if to == BookReservationStatus::PickedUp
+                        && let Some(shelf) = self.shelves.get_mut(&held.reservation.book_id)
+                    {
+                        shelf.pending_pickups -= 1;
                     }
                 }
             }

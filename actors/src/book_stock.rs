@@ -68,10 +68,10 @@ pub enum BookMsg {
         reply: Reply<()>,
     },
     /// Expires every committed reservation whose hold has ended by the actor's clock.
-    /// Replies at once with one receiver per expiry submitted, which tells whether it
-    /// committed.
+    /// Replies (if asked) at once with one receiver per expiry submitted, which tells
+    /// whether it committed.
     ExpireDue {
-        reply: RpcReplyPort<Vec<oneshot::Receiver<bool>>>,
+        reply: Option<RpcReplyPort<Vec<oneshot::Receiver<bool>>>>,
     },
     /// Bundle, phase one: hold `copies` tentatively until the bundle is submitted or
     /// `ttl` passes.
@@ -207,7 +207,9 @@ impl Actor for BookStockActor {
                         "expiring uncollected book reservations"
                     );
                 }
-                let _ = reply.send(decided);
+                if let Some(reply) = reply {
+                    let _ = reply.send(decided);
+                }
             }
             BookMsg::Prepare {
                 user_id,
@@ -478,7 +480,7 @@ impl Engine {
     /// scheduler calls it; tests call it after moving the clock.
     pub async fn expire_book_reservations(&self) -> Result<usize, EngineError> {
         let pending = self
-            .call_books(|reply| BookMsg::ExpireDue { reply })
+            .call_books(|reply| BookMsg::ExpireDue { reply: Some(reply) })
             .await?;
         let mut expired = 0;
         for decided in pending {
@@ -487,6 +489,14 @@ impl Engine {
             }
         }
         Ok(expired)
+    }
+
+    /// Asks the book stock actor to expire what is due, without waiting (the
+    /// scheduler's tick). A restarting actor is skipped: the next tick catches up.
+    pub fn trigger_book_expiry(&self) {
+        if let Some(actor) = self.book_actor() {
+            let _ = actor.cast(BookMsg::ExpireDue { reply: None });
+        }
     }
 
     pub(crate) async fn call_books<T: Send + 'static>(
