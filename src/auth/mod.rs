@@ -260,7 +260,7 @@ impl Auth {
         self.keys.retain(|_, k| k.user.id != user);
     }
 
-    async fn from_jwt(&self, token: &str) -> Result<AuthUser, ApiError> {
+    async fn verify_jwt(&self, token: &str) -> Result<AuthUser, ApiError> {
         let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| ApiError::InvalidToken)?
             .claims;
@@ -279,7 +279,7 @@ impl Auth {
         }
     }
 
-    async fn from_api_key(&self, key: &str) -> Result<AuthUser, ApiError> {
+    async fn verify_api_key(&self, key: &str) -> Result<AuthUser, ApiError> {
         if !secrets::plausible(key, secrets::API_KEY_PREFIX) {
             return Err(ApiError::InvalidApiKey);
         }
@@ -381,12 +381,12 @@ impl Auth {
                 })
                 .map(str::trim)
                 .ok_or(ApiError::InvalidToken)?;
-            return self.from_jwt(token).await;
+            return self.verify_jwt(token).await;
         }
         for header in ["api-key", "x-api-key"] {
             if let Some(value) = parts.headers.get(header) {
                 let key = value.to_str().map_err(|_| ApiError::InvalidApiKey)?;
-                return self.from_api_key(key.trim()).await;
+                return self.verify_api_key(key.trim()).await;
             }
         }
         Err(ApiError::NotAuthenticated)

@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/zones/{zone}", patch(update_zone))
         .route("/api/admin/zones/{zone}/seats", post(add_seat))
         .route("/api/admin/seats/{seat}", patch(set_seat_status))
+        .route("/api/admin/books/{id}/stock", patch(set_book_stock))
 }
 
 #[derive(Deserialize)]
@@ -227,4 +228,27 @@ async fn set_seat_status(
     Ok(Json(
         json!({ "seat_number": seat.0, "status": service.as_str(), "cancelled_reservations": cancelled }),
     ))
+}
+
+#[derive(Deserialize)]
+struct Stock {
+    total_copies: u32,
+}
+
+/// Sets a book's total copies, through the book stock actor (never straight to the
+/// database): refused below the copies currently reserved.
+#[instrument(skip_all, fields(admin = admin.0.id, book = %id))]
+async fn set_book_stock(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+    Json(body): Json<Stock>,
+) -> Result<Json<super::books::BookJson>, ApiError> {
+    let id: pica_actors::BookId = id.parse().map_err(|_| ApiError::NotFound("Book not found".into()))?;
+    if body.total_copies > 10_000 {
+        return Err(ApiError::Unprocessable("total_copies must be at most 10000".into()));
+    }
+    let view = state.engine.adjust_book_stock(id, body.total_copies).await?;
+    info!(total = body.total_copies, "book stock adjusted");
+    Ok(Json(view.into()))
 }
