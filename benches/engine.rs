@@ -294,9 +294,52 @@ fn uow_commit(c: &mut Criterion) {
                 )
             });
         }
+        if let Db::Sqlite(pool) = &db {
+            // The previous commit, one INSERT per change, for comparison.
+            for n in [1usize, 10, 100, 1000] {
+                g.throughput(Throughput::Elements(n as u64));
+                g.bench_with_input(BenchmarkId::new("sqlite_row_by_row", n), &n, |b, &n| {
+                    b.iter_batched(
+                        || batch(n, user, &next, base_day),
+                        |changes| rt.block_on(row_by_row(pool, &changes)).unwrap(),
+                        BatchSize::PerIteration,
+                    )
+                });
+            }
+        }
         rt.block_on(db.close());
     }
     g.finish();
+}
+
+async fn row_by_row(pool: &sqlx::SqlitePool, changes: &[Change]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for change in changes {
+        if let Change::CreateReservation {
+            reservation: r,
+            idempotency_key,
+        } = change
+        {
+            sqlx::query(
+                "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
+                 status, created_at, updated_at, idempotency_key) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(r.id)
+            .bind(r.user_id)
+            .bind(&r.seat.0)
+            .bind(&r.zone.0)
+            .bind(r.interval.start.timestamp())
+            .bind(r.interval.end.timestamp())
+            .bind(r.status.as_str())
+            .bind(r.created_at.timestamp_micros())
+            .bind(r.created_at.timestamp_micros())
+            .bind(idempotency_key.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await
 }
 
 criterion_group!(benches, zone_state, zone_actor, uow_commit);

@@ -42,11 +42,12 @@ pub struct Intent {
 
 impl Intent {
     fn decide(self, outcome: Outcome, notifier: &Option<ActorRef<NotifierMsg>>) {
-        if outcome.is_ok() && !self.events.is_empty() {
-            if let Some(notifier) = notifier {
-                // Never blocks: the notifier's mailbox is unbounded and it only fans out.
-                let _ = notifier.cast(NotifierMsg::Publish(self.events));
-            }
+        if outcome.is_ok()
+            && !self.events.is_empty()
+            && let Some(notifier) = notifier
+        {
+            // Never blocks: the notifier's mailbox is unbounded and it only fans out.
+            let _ = notifier.cast(NotifierMsg::Publish(self.events));
         }
         (self.on_outcome)(outcome);
     }
@@ -151,11 +152,14 @@ impl Actor for UnitOfWork {
 }
 
 /// Commits `batch` in one transaction, or each intent alone if that fails.
-async fn commit_batch(storage: &dyn Storage, batch: Vec<Intent>) -> Vec<(Intent, Outcome)> {
-    let changes: Vec<Change> = batch
-        .iter()
-        .flat_map(|i| i.changes.iter().cloned())
-        .collect();
+async fn commit_batch(storage: &dyn Storage, mut batch: Vec<Intent>) -> Vec<(Intent, Outcome)> {
+    // The intents' changes are moved (not copied) into one list, and handed back only if
+    // the intents must be retried one by one.
+    let counts: Vec<usize> = batch.iter().map(|i| i.changes.len()).collect();
+    let mut changes: Vec<Change> = Vec::with_capacity(counts.iter().sum());
+    for intent in &mut batch {
+        changes.append(&mut intent.changes);
+    }
     if changes.is_empty() {
         return batch.into_iter().map(|i| (i, Ok(()))).collect();
     }
@@ -174,8 +178,10 @@ async fn commit_batch(storage: &dyn Storage, batch: Vec<Intent>) -> Vec<(Intent,
         }
         Err(err) => {
             warn!(error = %err, intents = batch.len(), "batch commit failed; retrying each intent alone");
+            let mut changes = changes.into_iter();
             let mut decided = Vec::with_capacity(batch.len());
-            for intent in batch {
+            for (mut intent, count) in batch.into_iter().zip(counts) {
+                intent.changes = changes.by_ref().take(count).collect();
                 let outcome = if intent.changes.is_empty() {
                     Ok(())
                 } else {
@@ -193,4 +199,119 @@ async fn commit_batch(storage: &dyn Storage, batch: Vec<Intent>) -> Vec<(Intent,
 
 fn failed(err: &StorageError) -> CommitError {
     CommitError::Failed(err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::{Reservation, ReservationStatus, ZoneId, ZoneLayout};
+
+    /// Records every commit; refuses any that contains `poison`.
+    struct Recording {
+        poison: Uuid,
+        commits: Mutex<Vec<Vec<Uuid>>>,
+    }
+
+    #[async_trait]
+    impl Storage for Recording {
+        async fn load_layout(&self) -> Result<Vec<ZoneLayout>, StorageError> {
+            Ok(Vec::new())
+        }
+
+        async fn load_active_reservations(
+            &self,
+            _zone: &ZoneId,
+            _now: DateTime<Utc>,
+        ) -> Result<Vec<Reservation>, StorageError> {
+            Ok(Vec::new())
+        }
+
+        async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {
+            let ids: Vec<Uuid> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::SetReservationStatus { id, .. } => Some(*id),
+                    _ => None,
+                })
+                .collect();
+            self.commits.lock().unwrap().push(ids.clone());
+            if ids.contains(&self.poison) {
+                Err(StorageError::Rejected("poisoned".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    fn intent(ids: &[Uuid]) -> Intent {
+        Intent {
+            changes: ids
+                .iter()
+                .map(|id| Change::SetReservationStatus {
+                    id: *id,
+                    from: ReservationStatus::Confirmed,
+                    to: ReservationStatus::Cancelled,
+                    at: Utc::now(),
+                })
+                .collect(),
+            events: Vec::new(),
+            on_outcome: Box::new(|_| {}),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_transaction_for_the_batch_and_each_intent_alone_after_a_refusal() {
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+        let storage = Recording {
+            poison: ids[2],
+            commits: Mutex::new(Vec::new()),
+        };
+        let batch = vec![
+            intent(&ids[0..2]),
+            intent(&[]),
+            intent(&ids[2..3]),
+            intent(&ids[3..5]),
+        ];
+        let decided = commit_batch(&storage, batch).await;
+        let outcomes: Vec<bool> = decided.iter().map(|(_, o)| o.is_ok()).collect();
+        assert_eq!(outcomes, vec![true, true, false, true]);
+        // Every intent got its own changes back for the retry, in order.
+        let retried: Vec<Vec<Uuid>> = decided
+            .iter()
+            .map(|(i, _)| {
+                i.changes
+                    .iter()
+                    .map(|c| match c {
+                        Change::SetReservationStatus { id, .. } => *id,
+                        _ => unreachable!(),
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            retried,
+            vec![ids[0..2].to_vec(), vec![], vec![ids[2]], ids[3..5].to_vec()]
+        );
+        let commits = storage.commits.lock().unwrap().clone();
+        assert_eq!(commits[0], ids);
+        assert_eq!(
+            &commits[1..],
+            &[ids[0..2].to_vec(), vec![ids[2]], ids[3..5].to_vec()]
+        );
+
+        // Without a refusal, the whole batch is one transaction.
+        let storage = Recording {
+            poison: Uuid::nil(),
+            commits: Mutex::new(Vec::new()),
+        };
+        let decided = commit_batch(&storage, vec![intent(&ids[0..2]), intent(&ids[2..5])]).await;
+        assert!(decided.iter().all(|(_, o)| o.is_ok()));
+        assert_eq!(storage.commits.lock().unwrap().clone(), vec![ids.clone()]);
+    }
 }

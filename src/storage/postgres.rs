@@ -61,58 +61,153 @@ pub async fn load_active(
 }
 
 pub async fn commit(pool: &PgPool, changes: &[Change]) -> Result<(), sqlx::Error> {
+    // Runs of reservation inserts (and of status changes) go out as one statement each,
+    // the rows bound as arrays: a batch costs a few round trips rather than one per
+    // change, and the statements' text never varies (prepared once per connection).
     let mut tx = pool.begin().await?;
-    for change in changes {
-        match change {
-            Change::CreateReservation {
-                reservation: r,
-                idempotency_key,
-            } => {
-                sqlx::query(
-                    "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
-                     status, created_at, updated_at, idempotency_key) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
-                )
-                .bind(r.id)
-                .bind(r.user_id)
-                .bind(&r.seat.0)
-                .bind(&r.zone.0)
-                .bind(r.interval.start)
-                .bind(r.interval.end)
-                .bind(r.status.as_str())
-                .bind(r.created_at)
-                .bind(idempotency_key.as_deref())
-                .execute(&mut *tx)
-                .await?;
+    let mut rest = changes;
+    while let Some(change) = rest.first() {
+        let done = match change {
+            Change::CreateReservation { .. } => {
+                let n = rest
+                    .iter()
+                    .take_while(|c| matches!(c, Change::CreateReservation { .. }))
+                    .count();
+                insert_reservations(&mut tx, &rest[..n]).await?;
+                n
             }
-            Change::SetReservationStatus { id, from, to, at } => {
-                let done = sqlx::query(
-                    "UPDATE reservations SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
-                )
-                .bind(to.as_str())
-                .bind(*at)
-                .bind(id)
-                .bind(from.as_str())
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() != 1 {
-                    return Err(stale(*id));
-                }
+            Change::SetReservationStatus { .. } => {
+                let n = status_run_len(rest);
+                set_reservation_statuses(&mut tx, &rest[..n]).await?;
+                n
             }
             change @ (Change::EndReservation { .. }
             | Change::CreateWaitlistEntry { .. }
             | Change::UpdateWaitlistEntry { .. }) => {
-                super::live::apply_postgres(&mut tx, change).await?
+                super::live::apply_postgres(&mut tx, change).await?;
+                1
             }
             change @ (Change::AddSeat { .. } | Change::SetSeatService { .. }) => {
-                super::layout::apply_postgres(&mut tx, change).await?
+                super::layout::apply_postgres(&mut tx, change).await?;
+                1
             }
             change @ (Change::CreateBookReservation { .. }
             | Change::SetBookReservationStatus { .. }
-            | Change::SetBookTotal { .. }) => super::books::postgres_apply(&mut tx, change).await?,
-        }
+            | Change::SetBookTotal { .. }) => {
+                super::books::postgres_apply(&mut tx, change).await?;
+                1
+            }
+        };
+        rest = &rest[done..];
     }
     tx.commit().await
+}
+
+/// The leading run of status changes, cut before a reservation appears a second time
+/// (one statement could not apply both changes in order).
+fn status_run_len(changes: &[Change]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    changes
+        .iter()
+        .take_while(|c| matches!(c, Change::SetReservationStatus { id, .. } if seen.insert(*id)))
+        .count()
+}
+
+async fn insert_reservations(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    creates: &[Change],
+) -> Result<(), sqlx::Error> {
+    let n = creates.len();
+    let (mut ids, mut users, mut seats, mut zones) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut starts, mut ends, mut statuses, mut created, mut keys) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for change in creates {
+        if let Change::CreateReservation {
+            reservation: r,
+            idempotency_key,
+        } = change
+        {
+            ids.push(r.id);
+            users.push(r.user_id);
+            seats.push(r.seat.0.as_str());
+            zones.push(r.zone.0.as_str());
+            starts.push(r.interval.start);
+            ends.push(r.interval.end);
+            statuses.push(r.status.as_str());
+            created.push(r.created_at);
+            keys.push(idempotency_key.as_deref());
+        }
+    }
+    sqlx::query(
+        "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
+         status, created_at, updated_at, idempotency_key) \
+         SELECT id, user_id, seat, zone, s, e, status, c, c, k FROM UNNEST(\
+         $1::uuid[], $2::int8[], $3::text[], $4::text[], $5::timestamptz[], \
+         $6::timestamptz[], $7::text[], $8::timestamptz[], $9::text[]) \
+         AS t(id, user_id, seat, zone, s, e, status, c, k)",
+    )
+    .bind(ids)
+    .bind(users)
+    .bind(seats)
+    .bind(zones)
+    .bind(starts)
+    .bind(ends)
+    .bind(statuses)
+    .bind(created)
+    .bind(keys)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn set_reservation_statuses(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    updates: &[Change],
+) -> Result<(), sqlx::Error> {
+    let n = updates.len();
+    let (mut ids, mut froms, mut tos, mut ats) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for change in updates {
+        if let Change::SetReservationStatus { id, from, to, at } = change {
+            ids.push(*id);
+            froms.push(from.as_str());
+            tos.push(to.as_str());
+            ats.push(*at);
+        }
+    }
+    let first = ids.first().copied().unwrap_or_default();
+    let done = sqlx::query(
+        "UPDATE reservations AS r SET status = v.to_status, updated_at = v.at \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) \
+         AS v(id, from_status, to_status, at) \
+         WHERE r.id = v.id AND r.status = v.from_status",
+    )
+    .bind(ids)
+    .bind(froms)
+    .bind(tos)
+    .bind(ats)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != n as u64 {
+        // A row was not in its expected status. The unit of work then retries each
+        // intent alone, which names the culprit.
+        return Err(stale(first));
+    }
+    Ok(())
 }
 
 pub async fn create_user(pool: &PgPool, user: &NewUser<'_>) -> Result<UserId, sqlx::Error> {

@@ -1,5 +1,7 @@
 //! SQLite queries. Reservation bounds are unix seconds, stamps unix microseconds.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use pica_actors::{Change, Interval, Reservation, ReservationId, SeatNumber, UserId, ZoneId};
 use sqlx::sqlite::SqliteRow;
@@ -81,60 +83,191 @@ pub async fn load_active(
 }
 
 pub async fn commit(pool: &SqlitePool, changes: &[Change]) -> Result<(), sqlx::Error> {
-    // BEGIN IMMEDIATE would be nicer, but the unit of work is the only writer anyway.
+    // The unit of work is the only writer, so a plain BEGIN never waits. Runs of
+    // reservation inserts (and of status changes) go out as multi-row statements: each
+    // statement is a round trip to the connection's worker thread, so a batch costs a
+    // few of them rather than one per change.
     let mut tx = pool.begin().await?;
-    for change in changes {
-        match change {
-            Change::CreateReservation {
-                reservation: r,
-                idempotency_key,
-            } => {
-                sqlx::query(
-                    "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
-                     status, created_at, updated_at, idempotency_key) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(r.id)
-                .bind(r.user_id)
-                .bind(&r.seat.0)
-                .bind(&r.zone.0)
-                .bind(secs(r.interval.start))
-                .bind(secs(r.interval.end))
-                .bind(r.status.as_str())
-                .bind(micros(r.created_at))
-                .bind(micros(r.created_at))
-                .bind(idempotency_key.as_deref())
-                .execute(&mut *tx)
-                .await?;
+    let mut rest = changes;
+    while let Some(change) = rest.first() {
+        let done = match change {
+            Change::CreateReservation { .. } => {
+                let n = rest
+                    .iter()
+                    .take_while(|c| matches!(c, Change::CreateReservation { .. }))
+                    .count();
+                insert_reservations(&mut tx, &rest[..n]).await?;
+                n
             }
-            Change::SetReservationStatus { id, from, to, at } => {
-                let done = sqlx::query(
-                    "UPDATE reservations SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-                )
-                .bind(to.as_str())
-                .bind(micros(*at))
-                .bind(id)
-                .bind(from.as_str())
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() != 1 {
-                    return Err(stale(*id));
-                }
+            Change::SetReservationStatus { .. } => {
+                let n = status_run_len(rest);
+                set_reservation_statuses(&mut tx, &rest[..n]).await?;
+                n
             }
             change @ (Change::EndReservation { .. }
             | Change::CreateWaitlistEntry { .. }
             | Change::UpdateWaitlistEntry { .. }) => {
-                super::live::apply_sqlite(&mut tx, change).await?
+                super::live::apply_sqlite(&mut tx, change).await?;
+                1
             }
             change @ (Change::AddSeat { .. } | Change::SetSeatService { .. }) => {
-                super::layout::apply_sqlite(&mut tx, change).await?
+                super::layout::apply_sqlite(&mut tx, change).await?;
+                1
             }
             change @ (Change::CreateBookReservation { .. }
             | Change::SetBookReservationStatus { .. }
-            | Change::SetBookTotal { .. }) => super::books::sqlite_apply(&mut tx, change).await?,
-        }
+            | Change::SetBookTotal { .. }) => {
+                super::books::sqlite_apply(&mut tx, change).await?;
+                1
+            }
+        };
+        rest = &rest[done..];
     }
     tx.commit().await
+}
+
+/// Row counts of the multi-row statements. A run of changes is cut into pieces of at
+/// most the largest; each piece goes out as one statement of the smallest size that
+/// holds it, padded with NULL rows the statement skips. So five statements, each
+/// prepared once per connection, serve every batch size.
+const ROW_CLASSES: [usize; 5] = [1, 4, 16, 64, 256];
+
+/// `changes` in pieces, each with the index of its row class.
+fn pieces(changes: &[Change]) -> impl Iterator<Item = (usize, &[Change])> {
+    changes
+        .chunks(ROW_CLASSES[ROW_CLASSES.len() - 1])
+        .map(|piece| {
+            let class = ROW_CLASSES
+                .iter()
+                .position(|&rows| rows >= piece.len())
+                .unwrap_or(ROW_CLASSES.len() - 1);
+            (class, piece)
+        })
+}
+
+/// The leading run of status changes, cut before a reservation appears a second time
+/// (one statement could not apply both changes in order).
+fn status_run_len(changes: &[Change]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    changes
+        .iter()
+        .take_while(|c| matches!(c, Change::SetReservationStatus { id, .. } if seen.insert(*id)))
+        .count()
+}
+
+/// `head`, then `rows` copies of `row` separated by commas, then `tail`.
+fn multi_row_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 2) + tail.len());
+    sql.push_str(head);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(tail);
+    sql
+}
+
+static INSERT_RESERVATIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    ROW_CLASSES
+        .iter()
+        .map(|&rows| {
+            multi_row_sql(
+                "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
+                 status, created_at, updated_at, idempotency_key) \
+                 SELECT column1, column2, column3, column4, column5, column6, column7, column8, \
+                 column9, column10 FROM (VALUES ",
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+                ") WHERE column1 IS NOT NULL",
+            )
+        })
+        .collect()
+});
+
+/// Compare-and-set of many statuses at once; the caller checks every row matched.
+static SET_RESERVATION_STATUSES: LazyLock<Vec<String>> = LazyLock::new(|| {
+    ROW_CLASSES
+        .iter()
+        .map(|&rows| {
+            multi_row_sql(
+                "UPDATE reservations SET status = v.column3, updated_at = v.column4 FROM (VALUES ",
+                "(?, ?, ?, ?)",
+                rows,
+                ") AS v WHERE reservations.id = v.column1 AND reservations.status = v.column2",
+            )
+        })
+        .collect()
+});
+
+async fn insert_reservations(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    creates: &[Change],
+) -> Result<(), sqlx::Error> {
+    for (class, piece) in pieces(creates) {
+        let sql = INSERT_RESERVATIONS[class].as_str();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for change in piece {
+            if let Change::CreateReservation {
+                reservation: r,
+                idempotency_key,
+            } = change
+            {
+                query = query
+                    .bind(r.id)
+                    .bind(r.user_id)
+                    .bind(r.seat.0.as_str())
+                    .bind(r.zone.0.as_str())
+                    .bind(secs(r.interval.start))
+                    .bind(secs(r.interval.end))
+                    .bind(r.status.as_str())
+                    .bind(micros(r.created_at))
+                    .bind(micros(r.created_at))
+                    .bind(idempotency_key.as_deref());
+            }
+        }
+        for _ in piece.len()..ROW_CLASSES[class] {
+            for _ in 0..10 {
+                query = query.bind(None::<i64>);
+            }
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn set_reservation_statuses(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    updates: &[Change],
+) -> Result<(), sqlx::Error> {
+    for (class, piece) in pieces(updates) {
+        let sql = SET_RESERVATION_STATUSES[class].as_str();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut first = None;
+        for change in piece {
+            if let Change::SetReservationStatus { id, from, to, at } = change {
+                first.get_or_insert(*id);
+                query = query
+                    .bind(*id)
+                    .bind(from.as_str())
+                    .bind(to.as_str())
+                    .bind(micros(*at));
+            }
+        }
+        for _ in piece.len()..ROW_CLASSES[class] {
+            for _ in 0..4 {
+                query = query.bind(None::<i64>);
+            }
+        }
+        let done = query.execute(&mut **tx).await?;
+        if done.rows_affected() != piece.len() as u64 {
+            // A row was not in its expected status. The unit of work then retries each
+            // intent alone, which names the culprit.
+            return Err(stale(first.unwrap_or_default()));
+        }
+    }
+    Ok(())
 }
 
 pub async fn create_user(pool: &SqlitePool, user: &NewUser<'_>) -> Result<UserId, sqlx::Error> {

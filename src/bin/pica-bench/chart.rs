@@ -45,6 +45,9 @@ impl Point {
     }
 }
 
+/// Reads one percentile out of a [`Latency`].
+type Percentile = fn(&Latency) -> f64;
+
 const COLORS: [&str; 6] = [
     "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
 ];
@@ -348,7 +351,7 @@ fn latency_panel(s: &mut String, report: &Report, series: &[String], x: f64, y: 
                     .map(|p| (i, p))
             })
             .collect();
-        let pick: [(fn(&Latency) -> f64, &str); 3] = [
+        let pick: [(Percentile, &str); 3] = [
             (|l| l.p99_ms, ""),
             (|l| l.p90_ms, r#" stroke-dasharray="6,3""#),
             (|l| l.p50_ms, r#" stroke-dasharray="2,3""#),
