@@ -11,7 +11,7 @@ use dashmap::DashMap;
 use pica_actors::{ReservationStatus, ReserveRequest, SeatNumber, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tracing::{info, instrument};
+use tracing::{debug, instrument};
 use uuid::Uuid;
 
 use super::views::ReservationView;
@@ -134,7 +134,7 @@ async fn create(
             .reserve(request)
             .await
             .map_err(|e| ApiError::engine(e, tz))?;
-        info!(reservation = %reservation.id, seat = %reservation.seat, "reserved");
+        debug!(reservation = %reservation.id, seat = %reservation.seat, "reserved");
         Ok((
             StatusCode::CREATED,
             Json(ReservationView::new(&reservation, tz)),
@@ -174,25 +174,29 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<ReservationView>, ApiError> {
     let id = parse_id(&id)?;
-    let stored = match state.db.reservation(id).await? {
-        Some(r) if r.user_id == user.id => r,
-        _ => return Err(ApiError::NotFound("Reservation not found".into())),
+    let tz = state.settings.calendar.timezone;
+    // The zones hold every active reservation: ask them first, and read the database
+    // only to explain a refusal.
+    let cancelled = match state.engine.change_status_anywhere(id, user.id, ReservationStatus::Cancelled).await {
+        Ok(cancelled) => cancelled,
+        Err(pica_actors::EngineError::ReservationNotFound) => {
+            return Err(match state.db.reservation(id).await? {
+                Some(r) if r.user_id == user.id => ApiError::Conflict {
+                    detail: if r.status.is_active() {
+                        "Reservation has already ended".to_string()
+                    } else {
+                        format!("Reservation is already {}", r.status)
+                    },
+                    conflict: None,
+                },
+                // Someone else's reservation is reported exactly like a missing one.
+                _ => ApiError::NotFound("Reservation not found".into()),
+            });
+        }
+        Err(other) => return Err(ApiError::engine(other, tz)),
     };
-    if !stored.status.is_active() {
-        return Err(ApiError::Conflict {
-            detail: format!("Reservation is already {}", stored.status),
-            conflict: None,
-        });
-    }
-    let cancelled = state
-        .engine
-        .change_status(&stored.zone, id, user.id, ReservationStatus::Cancelled)
-        .await?;
-    info!(reservation = %id, "cancelled");
-    Ok(Json(ReservationView::new(
-        &cancelled,
-        state.settings.calendar.timezone,
-    )))
+    debug!(reservation = %id, "cancelled");
+    Ok(Json(ReservationView::new(&cancelled, tz)))
 }
 
 #[derive(Deserialize)]
