@@ -3,7 +3,8 @@
 //!
 //! The scheduler (tokio-cron-scheduler) decides nothing: every `PICA_SWEEP_SECONDS` it
 //! asks each zone actor to sweep, and the zone decides at its clock's time which
-//! reservations are due (see `pica_actors::lifecycle`).
+//! reservations are due (see `pica_actors::lifecycle`); on the same tick the book stock
+//! actor expires uncollected book reservations whose hold has ended.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,7 +153,10 @@ impl Lifecycle {
             .context("creating the lifecycle scheduler")?;
         let job = Job::new_repeated_async(settings.sweep_every, move |_, _| {
             let engine = engine.clone();
-            Box::pin(async move { engine.trigger_sweep() })
+            Box::pin(async move {
+                engine.trigger_sweep();
+                engine.trigger_book_expiry();
+            })
         })
         .context("creating the sweep job")?;
         scheduler.add(job).await.context("adding the sweep job")?;
@@ -167,10 +171,10 @@ impl Lifecycle {
     }
 
     pub async fn stop(mut self) {
-        if let Some(mut scheduler) = self.scheduler.take() {
-            if let Err(err) = scheduler.shutdown().await {
-                warn!(error = %err, "lifecycle scheduler did not stop cleanly");
-            }
+        if let Some(mut scheduler) = self.scheduler.take()
+            && let Err(err) = scheduler.shutdown().await
+        {
+            warn!(error = %err, "lifecycle scheduler did not stop cleanly");
         }
     }
 }

@@ -434,7 +434,8 @@ async fn members_cannot_use_admin_endpoints(backend: Backend) {
             .json(&json!({"seat_number": "C99"})),
         app.patch("/api/admin/seats/A1")
             .json(&json!({"status": "out_of_service"})),
-        app.patch("/api/admin/books/1/stock").json(&json!({"total_copies": 0})),
+        app.patch("/api/admin/books/1/stock")
+            .json(&json!({"total_copies": 0})),
         app.post("/api/admin/book-reservations/00000000-0000-0000-0000-000000000000/pick-up"),
     ];
     for call in calls {
@@ -553,17 +554,53 @@ async fn admin_manages_zones_seats_and_out_of_service_cancels(backend: Backend) 
     );
 
     // Book stock goes through the book actor: never below what is reserved.
-    let r = app.post("/api/secure/book-reservations").bearer_auth(&ana).json(&json!({"book_id": 1, "copies": 2})).send().await.unwrap();
+    let r = app
+        .post("/api/secure/book-reservations")
+        .bearer_auth(&ana)
+        .json(&json!({"book_id": 1, "copies": 2}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = app.patch("/api/admin/books/1/stock").bearer_auth(&admin).json(&json!({"total_copies": 1})).send().await.unwrap();
+    let r = app
+        .patch("/api/admin/books/1/stock")
+        .bearer_auth(&admin)
+        .json(&json!({"total_copies": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    let r = app.patch("/api/admin/books/1/stock").bearer_auth(&admin).json(&json!({"total_copies": 7})).send().await.unwrap();
+    let r = app
+        .patch("/api/admin/books/1/stock")
+        .bearer_auth(&admin)
+        .json(&json!({"total_copies": 7}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let book = body(app.get("/api/public/books/1").send().await.unwrap()).await;
-    assert_eq!((book["total_copies"].as_u64(), book["available_copies"].as_u64()), (Some(7), Some(5)));
-    let r = app.patch("/api/admin/books/999/stock").bearer_auth(&admin).json(&json!({"total_copies": 1})).send().await.unwrap();
+    assert_eq!(
+        (
+            book["total_copies"].as_u64(),
+            book["available_copies"].as_u64()
+        ),
+        (Some(7), Some(5))
+    );
+    let r = app
+        .patch("/api/admin/books/999/stock")
+        .bearer_auth(&admin)
+        .json(&json!({"total_copies": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = app.patch("/api/admin/books/1/stock").bearer_auth(&admin).json(&json!({"total_copies": -1})).send().await.unwrap();
+    let r = app
+        .patch("/api/admin/books/1/stock")
+        .bearer_auth(&admin)
+        .json(&json!({"total_copies": -1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     // New zone with a seat, bookable at once; renaming works; bad input is refused.

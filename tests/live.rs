@@ -106,14 +106,6 @@ impl Stream {
             }
         }
     }
-
-    /// True if the server ended the stream.
-    async fn ended(&mut self) -> bool {
-        matches!(
-            tokio::time::timeout(Duration::from_secs(30), self.response.chunk()).await,
-            Ok(Ok(None))
-        )
-    }
 }
 
 fn id_of(r: &Value) -> String {
@@ -413,19 +405,18 @@ fn local_time(n: i64, hour: u32, minute: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// Sweeps only when a test asks; tokens (stamped by the same clock) outlive the moves.
+const CLOCKED: &[(&str, &str)] = &[
+    ("PICA_SWEEP_SECONDS", "0"),
+    ("PICA_MAX_ACTIVE_RESERVATIONS", "10"),
+    ("PICA_TOKEN_TTL_SECONDS", "172800"),
+];
+
 /// A server whose clock is at 07:00 tomorrow and only moves when told; the scheduler
 /// is off, so sweeps happen exactly when the test asks.
 async fn clocked(backend: Backend) -> Option<(TestApp, Arc<ManualClock>)> {
     let clock = Arc::new(ManualClock::new(local_time(1, 7, 0)));
-    let app = TestApp::spawn_with_clock(
-        backend,
-        &[
-            ("PICA_SWEEP_SECONDS", "0"),
-            ("PICA_MAX_ACTIVE_RESERVATIONS", "10"),
-        ],
-        clock.clone(),
-    )
-    .await?;
+    let app = TestApp::spawn_with_clock(backend, CLOCKED, clock.clone()).await?;
     Some((app, clock))
 }
 
@@ -806,6 +797,11 @@ async fn a_waiter_gets_the_freed_seat_first_and_an_unconfirmed_hold_passes_on(ba
     app.stop().await;
 }
 
+async fn entry(app: &TestApp, token: &str, id: &Value) -> Value {
+    let path = format!("/api/secure/waitlist/{}", id.as_str().unwrap());
+    body(app.get(&path).bearer_auth(token).send().await.unwrap()).await
+}
+
 async fn holds_and_the_waitlist_survive_a_restart(backend: Backend) {
     let Some((app, clock)) = clocked(backend).await else {
         return;
@@ -822,33 +818,20 @@ async fn holds_and_the_waitlist_survive_a_restart(backend: Backend) {
     let second = body(join_waitlist(&app, &walt, "quiet", 9, 11).await).await;
     cancel(&app, &holders[4].0, &holders[4].1).await;
     app.state.engine.sweep().await.unwrap();
-    let entry = |token: &str, id: &Value| {
-        let path = format!("/api/secure/waitlist/{}", id.as_str().unwrap());
-        let request = app.get(&path).bearer_auth(token);
-        async move { body(request.send().await.unwrap()).await }
-    };
-    assert_eq!(entry(&wendy, &first["id"]).await["status"], "offered");
+    assert_eq!(entry(&app, &wendy, &first["id"]).await["status"], "offered");
 
     // Restart on the same database with the same clock.
     let db = app.stop().await;
-    let app = TestApp::spawn_on_with_clock(
-        db,
-        &[
-            ("PICA_SWEEP_SECONDS", "0"),
-            ("PICA_MAX_ACTIVE_RESERVATIONS", "10"),
-        ],
-        clock.clone(),
-    )
-    .await;
+    let app = TestApp::spawn_on_with_clock(db, CLOCKED, clock.clone()).await;
     // The hold still blocks Q5 for others, and the queue still has Walt second.
     let r = app.reserve(&walt, slot("Q5", 1, 9, 10)).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    assert_eq!(entry(&walt, &second["id"]).await["status"], "waiting");
+    assert_eq!(entry(&app, &walt, &second["id"]).await["status"], "waiting");
     // ... and expires on time, passing to Walt.
     clock.advance(chrono::Duration::minutes(10));
     app.state.engine.sweep().await.unwrap();
-    assert_eq!(entry(&wendy, &first["id"]).await["status"], "expired");
-    let walts = entry(&walt, &second["id"]).await;
+    assert_eq!(entry(&app, &wendy, &first["id"]).await["status"], "expired");
+    let walts = entry(&app, &walt, &second["id"]).await;
     assert_eq!(walts["status"], "offered");
     assert_eq!(walts["hold"]["seat_number"], "Q5");
     // Walt withdraws: the hold is released and Q5 is free again.
@@ -869,8 +852,15 @@ async fn holds_and_the_waitlist_survive_a_restart(backend: Backend) {
 
 async fn the_scheduler_releases_no_shows_on_its_own(backend: Backend) {
     let clock = Arc::new(ManualClock::new(local_time(1, 7, 0)));
-    let Some(app) =
-        TestApp::spawn_with_clock(backend, &[("PICA_SWEEP_SECONDS", "1")], clock.clone()).await
+    let Some(app) = TestApp::spawn_with_clock(
+        backend,
+        &[
+            ("PICA_SWEEP_SECONDS", "1"),
+            ("PICA_TOKEN_TTL_SECONDS", "172800"),
+        ],
+        clock.clone(),
+    )
+    .await
     else {
         return;
     };

@@ -86,14 +86,11 @@ impl Engine {
     /// Asks every zone to sweep, without waiting (the scheduler's tick).
     pub fn trigger_sweep(&self) {
         for zone in self.layout() {
-            match self.zone_actor(&zone.id) {
-                Some(actor) => {
-                    if actor.cast(ZoneMsg::Sweep { reply: None }).is_err() {
-                        warn!(zone = %zone.id, "zone is gone; its sweep waits for the restart");
-                    }
-                }
-                // A restarting zone sweeps as soon as it is back.
-                None => {}
+            // A restarting zone sweeps as soon as it is back.
+            if let Some(actor) = self.zone_actor(&zone.id)
+                && actor.cast(ZoneMsg::Sweep { reply: None }).is_err()
+            {
+                warn!(zone = %zone.id, "zone is gone; its sweep waits for the restart");
             }
         }
     }

@@ -41,11 +41,12 @@ pub struct Envelope {
     pub public: OnceLock<Option<Rendered>>,
 }
 
-/// A rendered server-sent event: its type and JSON data.
+/// A rendered server-sent event: its type and the whole encoded frame (`event:`,
+/// `id:`, `data:` lines), shared by every stream that sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub kind: &'static str,
-    pub data: String,
+    pub frame: Arc<[u8]>,
 }
 
 /// What a new subscriber gets: the events it missed (or `None` if they are no longer

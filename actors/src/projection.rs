@@ -101,10 +101,10 @@ impl Projection {
                     view.waitlist.remove(&entry.id);
                 }
             }
-            DomainEvent::SeatAdded { seat, .. } => {
-                if !view.seats.iter().any(|s| s.number == seat.number) {
-                    view.seats.push(seat.clone());
-                }
+            DomainEvent::SeatAdded { seat, .. }
+                if !view.seats.iter().any(|s| s.number == seat.number) =>
+            {
+                view.seats.push(seat.clone());
             }
             DomainEvent::SeatServiceChanged { seat, service, .. } => {
                 if let Some(s) = view.seats.iter_mut().find(|s| &s.number == seat) {

@@ -110,10 +110,10 @@ pub fn match_waiters<'a>(
                     .iter()
                     .any(|(_, s, i)| s == *seat && i.overlaps(&entry.interval))
         });
-        if let Some(seat) = seat {
-            if accept(entry, seat) {
-                offers.push((entry.id, seat.clone(), entry.interval));
-            }
+        if let Some(seat) = seat
+            && accept(entry, seat)
+        {
+            offers.push((entry.id, seat.clone(), entry.interval));
         }
     }
     offers.into_iter().map(|(id, seat, _)| (id, seat)).collect()

@@ -402,15 +402,15 @@ fn change_status(
         let _ = reply.send(Err(EngineError::AlreadyEnded));
         return;
     }
-    if to == ReservationStatus::CheckedIn {
-        if let Err(refusal) = crate::lifecycle::check_in_allowed(&before, now, &state.lifecycle) {
-            state.book.undo_status_change(&id);
-            let _ = reply.send(Err(crate::zone_live::check_in_refusal(
-                refusal,
-                &state.lifecycle,
-            )));
-            return;
-        }
+    if to == ReservationStatus::CheckedIn
+        && let Err(refusal) = crate::lifecycle::check_in_allowed(&before, now, &state.lifecycle)
+    {
+        state.book.undo_status_change(&id);
+        let _ = reply.send(Err(crate::zone_live::check_in_refusal(
+            refusal,
+            &state.lifecycle,
+        )));
+        return;
     }
     let after = Reservation {
         status: to,

@@ -199,10 +199,10 @@ impl ZoneState {
     }
 
     pub fn undo_status_change(&mut self, id: &ReservationId) {
-        if let Some(entry) = self.entry_mut(id) {
-            if matches!(entry.pending, Pending::Status(_)) {
-                entry.pending = Pending::None;
-            }
+        if let Some(entry) = self.entry_mut(id)
+            && matches!(entry.pending, Pending::Status(_))
+        {
+            entry.pending = Pending::None;
         }
     }
 
@@ -324,10 +324,10 @@ impl ZoneState {
     }
 
     fn remove(&mut self, id: &ReservationId) {
-        if let Some((seat, start)) = self.index.remove(id) {
-            if let Some(book) = self.seats.get_mut(&seat) {
-                book.by_start.remove(&start);
-            }
+        if let Some((seat, start)) = self.index.remove(id)
+            && let Some(book) = self.seats.get_mut(&seat)
+        {
+            book.by_start.remove(&start);
         }
     }
 

@@ -244,11 +244,18 @@ async fn set_book_stock(
     Path(id): Path<String>,
     Json(body): Json<Stock>,
 ) -> Result<Json<super::books::BookJson>, ApiError> {
-    let id: pica_actors::BookId = id.parse().map_err(|_| ApiError::NotFound("Book not found".into()))?;
+    let id: pica_actors::BookId = id
+        .parse()
+        .map_err(|_| ApiError::NotFound("Book not found".into()))?;
     if body.total_copies > 10_000 {
-        return Err(ApiError::Unprocessable("total_copies must be at most 10000".into()));
+        return Err(ApiError::Unprocessable(
+            "total_copies must be at most 10000".into(),
+        ));
     }
-    let view = state.engine.adjust_book_stock(id, body.total_copies).await?;
+    let view = state
+        .engine
+        .adjust_book_stock(id, body.total_copies)
+        .await?;
     info!(total = body.total_copies, "book stock adjusted");
     Ok(Json(view.into()))
 }

@@ -15,9 +15,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, Sleep};
 use tracing::{debug, instrument};
 
 use super::live::WaitlistView;
@@ -69,13 +70,14 @@ async fn public_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let zone = query.zone.map(|z| ZoneId(z.trim().to_string()));
-    if let Some(zone) = &zone {
-        if !state.engine.has_zone(zone) && zone != books_zone() {
-            return Err(ApiError::NotFound(format!(
-                "Zone '{}' does not exist",
-                zone.0
-            )));
-        }
+    if let Some(zone) = &zone
+        && !state.engine.has_zone(zone)
+        && zone != books_zone()
+    {
+        return Err(ApiError::NotFound(format!(
+            "Zone '{}' does not exist",
+            zone.0
+        )));
     }
     open(state, headers, Audience::Public(zone)).await
 }
@@ -137,6 +139,7 @@ async fn open(
         resumed = subscription.missed.is_some(),
         "event stream opened"
     );
+    let heartbeat = state.live.settings.heartbeat;
     let feed = Feed {
         first,
         live: subscription.live,
@@ -144,28 +147,40 @@ async fn open(
         audience,
         tz,
         closed: Box::pin(state.live.closed()),
+        heartbeat,
+        next_beat: Box::pin(tokio::time::sleep(heartbeat)),
         ending: false,
         _permit: permit,
     };
-    let events = stream::unfold(feed, |mut feed| async move {
-        let event = feed.next().await?;
-        Some((Ok::<Event, std::convert::Infallible>(event), feed))
+    let frames = stream::unfold(feed, |mut feed| async move {
+        let frame = feed.next().await?;
+        Some((Ok::<Bytes, std::convert::Infallible>(frame), feed))
     });
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(state.live.settings.heartbeat))
-        .into_response())
+    let mut response = Body::from_stream(frames).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tell buffering proxies (nginx) to pass events through at once.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
 }
 
-/// One open stream.
+/// One open stream: it yields encoded SSE frames.
 struct Feed {
     /// The snapshot or the missed events, sent first.
-    first: VecDeque<Event>,
+    first: VecDeque<Bytes>,
     live: tokio::sync::broadcast::Receiver<Arc<Envelope>>,
     /// The last sequence number handled; anything at or below it is old.
     last: u64,
     audience: Audience,
     tz: Tz,
     closed: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// A comment line goes out after this long without a frame.
+    heartbeat: std::time::Duration,
+    next_beat: Pin<Box<Sleep>>,
     /// A `lagged` event was sent: end after it.
     ending: bool,
     /// The stream's place under `PICA_SSE_MAX_SUBSCRIBERS`, freed when it ends.
@@ -173,9 +188,17 @@ struct Feed {
 }
 
 impl Feed {
-    async fn next(&mut self) -> Option<Event> {
-        if let Some(event) = self.first.pop_front() {
-            return Some(event);
+    async fn next(&mut self) -> Option<Bytes> {
+        let frame = self.next_frame().await;
+        // Any write is a sign of life: the next heartbeat waits a full interval.
+        let next = Instant::now() + self.heartbeat;
+        self.next_beat.as_mut().reset(next);
+        frame
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        if let Some(frame) = self.first.pop_front() {
+            return Some(frame);
         }
         if self.ending {
             return None;
@@ -185,6 +208,7 @@ impl Feed {
                 biased;
                 () = &mut self.closed => return None,
                 received = self.live.recv() => received,
+                () = &mut self.next_beat => return Some(Bytes::from_static(b":\n\n")),
             };
             match received {
                 Ok(envelope) => {
@@ -192,8 +216,8 @@ impl Feed {
                         continue;
                     }
                     self.last = envelope.seq;
-                    if let Some(event) = render(&self.audience, &envelope, self.tz) {
-                        return Some(event);
+                    if let Some(frame) = render(&self.audience, &envelope, self.tz) {
+                        return Some(frame);
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
@@ -203,7 +227,7 @@ impl Feed {
                         "detail": "This stream fell too far behind and is closed; reconnect with Last-Event-ID",
                         "last_event_id": self.last,
                     });
-                    return Some(Event::default().event("lagged").data(data.to_string()));
+                    return Some(frame("lagged", None, &data));
                 }
                 Err(RecvError::Closed) => return None,
             }
@@ -211,31 +235,30 @@ impl Feed {
     }
 }
 
-fn event(kind: &str, id: u64, data: &Value) -> Event {
-    Event::default()
-        .event(kind)
-        .id(id.to_string())
-        .data(data.to_string())
+/// One encoded SSE frame. JSON text holds no raw newline, so `data` is one line.
+fn encode(kind: &str, id: Option<u64>, data: &Value) -> String {
+    let id = id.map(|id| format!("id: {id}\n")).unwrap_or_default();
+    format!("event: {kind}\n{id}data: {data}\n\n")
 }
 
-fn render(audience: &Audience, envelope: &Envelope, tz: Tz) -> Option<Event> {
+fn frame(kind: &str, id: Option<u64>, data: &Value) -> Bytes {
+    Bytes::from(encode(kind, id, data))
+}
+
+fn render(audience: &Audience, envelope: &Envelope, tz: Tz) -> Option<Bytes> {
     match audience {
         Audience::Public(zone) => {
             if zone.as_ref().is_some_and(|z| z != &envelope.zone) {
                 return None;
             }
-            // Rendered once per event, shared by every public stream.
+            // Encoded once per event; every public stream sends the same bytes.
             let rendered = envelope.public.get_or_init(|| render_public(envelope, tz));
-            rendered.as_ref().map(|r| {
-                Event::default()
-                    .event(r.kind)
-                    .id(envelope.seq.to_string())
-                    .data(&r.data)
-            })
+            rendered
+                .as_ref()
+                .map(|r| Bytes::from_owner(r.frame.clone()))
         }
-        Audience::User(user) => {
-            render_private(*user, envelope, tz).map(|(kind, data)| event(kind, envelope.seq, &data))
-        }
+        Audience::User(user) => render_private(*user, envelope, tz)
+            .map(|(kind, data)| frame(kind, Some(envelope.seq), &data)),
     }
 }
 
@@ -320,9 +343,10 @@ fn render_public(envelope: &Envelope, tz: Tz) -> Option<Rendered> {
         }
         _ => return None,
     };
+    let data = envelope_data(envelope, tz, body);
     Some(Rendered {
         kind,
-        data: envelope_data(envelope, tz, body).to_string(),
+        frame: encode(kind, Some(envelope.seq), &data).into_bytes().into(),
     })
 }
 
@@ -378,7 +402,7 @@ fn render_snapshot(
     head: u64,
     now: DateTime<Utc>,
     tz: Tz,
-) -> Event {
+) -> Bytes {
     let data = match audience {
         Audience::Public(_) => {
             let zones: Vec<Value> = zones
@@ -431,5 +455,138 @@ fn render_snapshot(
             })
         }
     };
-    event("snapshot", head, &data)
+    frame("snapshot", Some(head), &data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{Live, LiveSettings};
+    use chrono::TimeZone;
+    use pica_actors::{Interval, ReservationStatus, SeatNumber};
+    use std::sync::OnceLock;
+    use std::time::Duration;
+    use tokio::sync::broadcast;
+
+    fn envelope(seq: u64, user: UserId, zone: &str) -> Arc<Envelope> {
+        let at = |h| Utc.with_ymd_and_hms(2030, 1, 1, h, 0, 0).unwrap();
+        let reservation = Reservation {
+            id: uuid::Uuid::now_v7(),
+            user_id: user,
+            seat: SeatNumber("A1".into()),
+            zone: ZoneId(zone.into()),
+            interval: Interval::new(at(9), at(10)).unwrap(),
+            status: ReservationStatus::Confirmed,
+            created_at: at(8),
+        };
+        Arc::new(Envelope {
+            seq,
+            zone: reservation.zone.clone(),
+            event: DomainEvent::ReservationCreated { reservation },
+            committed_at: at(8),
+            public: OnceLock::new(),
+        })
+    }
+
+    fn feed(
+        live: &Live,
+        receiver: broadcast::Receiver<Arc<Envelope>>,
+        audience: Audience,
+        heartbeat: Duration,
+    ) -> Feed {
+        Feed {
+            first: VecDeque::new(),
+            live: receiver,
+            last: 0,
+            audience,
+            tz: chrono_tz::Asia::Jakarta,
+            closed: Box::pin(live.closed()),
+            heartbeat,
+            next_beat: Box::pin(tokio::time::sleep(heartbeat)),
+            ending: false,
+            _permit: live.admit().unwrap(),
+        }
+    }
+
+    fn settings() -> LiveSettings {
+        LiveSettings::from_lookup(&|_: &str| None).unwrap()
+    }
+
+    fn text(frame: Option<Bytes>) -> String {
+        String::from_utf8(frame.expect("a frame").to_vec()).unwrap()
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
+    async fn a_slow_subscriber_is_told_and_dropped_without_holding_anyone_up() {
+        let live = Live::new(settings());
+        let (sender, receiver) = broadcast::channel(2);
+        let mut slow = feed(&live, receiver, Audience::Public(None), HOUR);
+        // Five events while it reads none: the channel keeps only two, and the
+        // sender never waited.
+        for seq in 1..=5 {
+            sender.send(envelope(seq, 1, "quiet")).unwrap();
+        }
+        let told = text(slow.next().await);
+        assert!(told.starts_with("event: lagged\n"), "{told}");
+        assert!(slow.next().await.is_none(), "then the stream ends");
+        assert_eq!(live.open_streams(), 1);
+        drop(slow);
+        assert_eq!(live.open_streams(), 0, "its place is free again");
+    }
+
+    #[tokio::test]
+    async fn streams_carry_only_their_audiences_events_and_end_on_shutdown() {
+        let live = Live::new(settings());
+        let (sender, _) = broadcast::channel(16);
+        let cafe = Audience::Public(Some(ZoneId("cafe".into())));
+        let mut cafe = feed(&live, sender.subscribe(), cafe, HOUR);
+        let mut everything = feed(&live, sender.subscribe(), Audience::Public(None), HOUR);
+        let mut mine = feed(&live, sender.subscribe(), Audience::User(7), HOUR);
+        sender.send(envelope(1, 7, "quiet")).unwrap();
+        sender.send(envelope(2, 8, "cafe")).unwrap();
+        let ev = text(cafe.next().await);
+        assert!(
+            ev.starts_with("event: reservation_created\nid: 2\ndata: {"),
+            "{ev}"
+        );
+        assert!(ev.ends_with("}\n\n"), "{ev}");
+        assert!(!ev.contains("user_id"), "public events name no user: {ev}");
+        let _ = everything.next().await.unwrap();
+        let ev = text(mine.next().await);
+        assert!(ev.contains("\nid: 1\n"), "{ev}");
+        // User 8's booking (id 2) is not user 7's business.
+        sender.send(envelope(3, 7, "cafe")).unwrap();
+        let ev = text(mine.next().await);
+        assert!(ev.contains("\nid: 3\n"), "{ev}");
+        live.close();
+        assert!(cafe.next().await.is_none());
+        assert!(mine.next().await.is_none());
+    }
+
+    #[test]
+    fn public_frames_are_encoded_once_and_shared() {
+        let e = envelope(9, 1, "quiet");
+        let a = render(&Audience::Public(None), &e, chrono_tz::UTC).unwrap();
+        let b = render(&Audience::Public(None), &e, chrono_tz::UTC).unwrap();
+        assert_eq!(a.as_ptr(), b.as_ptr(), "the same bytes, not a copy");
+        // A member's own events are rendered for them alone.
+        assert!(render(&Audience::User(2), &e, chrono_tz::UTC).is_none());
+        assert!(render(&Audience::User(1), &e, chrono_tz::UTC).is_some());
+    }
+
+    #[tokio::test]
+    async fn idle_streams_get_heartbeats() {
+        let live = Live::new(settings());
+        let (_sender, receiver) = broadcast::channel(4);
+        let mut idle = feed(
+            &live,
+            receiver,
+            Audience::Public(None),
+            Duration::from_millis(10),
+        );
+        assert_eq!(text(idle.next().await), ":\n\n");
+        assert_eq!(text(idle.next().await), ":\n\n");
+    }
 }

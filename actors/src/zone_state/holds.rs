@@ -50,10 +50,10 @@ impl ZoneState {
             .collect();
         entries.sort_by_key(|e| (e.created_at, e.id));
         for entry in entries {
-            if let (WaitStatus::Offered, Some(hold)) = (entry.status, &entry.hold) {
-                if self.check_create(&hold.seat, &entry.interval).is_ok() {
-                    self.insert_hold(&entry, hold, Pending::None);
-                }
+            if let (WaitStatus::Offered, Some(hold)) = (entry.status, &entry.hold)
+                && self.check_create(&hold.seat, &entry.interval).is_ok()
+            {
+                self.insert_hold(&entry, hold, Pending::None);
             }
             self.waitlist.push(WaitSlot {
                 entry,
