@@ -302,7 +302,9 @@ impl Engine {
         to: ReservationStatus,
     ) -> Result<Reservation, EngineError> {
         let zones: Vec<ZoneId> = self.layout().into_iter().map(|z| z.id).collect();
-        let asks = zones.iter().map(|zone| self.change_status(zone, id, user_id, to));
+        let asks = zones
+            .iter()
+            .map(|zone| self.change_status(zone, id, user_id, to));
         let mut outcome = Err(EngineError::ReservationNotFound);
         for answer in futures_util::future::join_all(asks).await {
             match answer {

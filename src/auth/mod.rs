@@ -235,10 +235,9 @@ impl Auth {
             .db
             .refresh_token_by_hash(&secrets::digest(refresh_token))
             .await?
+            && record.user_id == user
         {
-            if record.user_id == user {
-                self.db.revoke_refresh_token(record.id, self.now()).await?;
-            }
+            self.db.revoke_refresh_token(record.id, self.now()).await?;
         }
         Ok(())
     }

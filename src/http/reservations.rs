@@ -120,14 +120,13 @@ async fn create(
     };
     let tz = calendar.timezone;
     let reserve = async {
-        if let Some(key) = &key {
-            if let Some(first) = state
+        if let Some(key) = &key
+            && let Some(first) = state
                 .db
                 .reservation_by_idempotency_key(user.id, key)
                 .await?
-            {
-                return Ok((StatusCode::CREATED, Json(ReservationView::new(&first, tz))));
-            }
+        {
+            return Ok((StatusCode::CREATED, Json(ReservationView::new(&first, tz))));
         }
         let reservation = state
             .engine
@@ -177,7 +176,11 @@ async fn cancel(
     let tz = state.settings.calendar.timezone;
     // The zones hold every active reservation: ask them first, and read the database
     // only to explain a refusal.
-    let cancelled = match state.engine.change_status_anywhere(id, user.id, ReservationStatus::Cancelled).await {
+    let cancelled = match state
+        .engine
+        .change_status_anywhere(id, user.id, ReservationStatus::Cancelled)
+        .await
+    {
         Ok(cancelled) => cancelled,
         Err(pica_actors::EngineError::ReservationNotFound) => {
             return Err(match state.db.reservation(id).await? {
