@@ -37,12 +37,7 @@ async fn users(
     _admin: AdminUser,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = page.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::Unprocessable(
-            "limit must be between 1 and 100".into(),
-        ));
-    }
+    let limit = super::paging::page_limit(page.limit)?;
     let mut rows = state.db.list_users(page.cursor, limit + 1).await?;
     let next = (rows.len() > limit as usize).then(|| {
         rows.truncate(limit as usize);

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 use uuid::Uuid;
 
+use super::paging::{Page, page_limit, uuid_cursor};
 use super::views::local;
 use crate::app::AppState;
 use crate::auth::{AdminUser, AuthUser};
@@ -35,7 +36,6 @@ pub fn router() -> Router<AppState> {
 
 /// Most copies one reservation may hold.
 pub const MAX_COPIES: u32 = 20;
-const MAX_PAGE: u32 = 100;
 const MAX_QUERY_CHARS: usize = 200;
 
 #[derive(Debug, Serialize)]
@@ -101,23 +101,6 @@ struct CatalogQuery {
     condition: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Page<T> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
-}
-
-fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
-    let limit = limit.unwrap_or(50);
-    if (1..=MAX_PAGE).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::Unprocessable(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )))
-    }
 }
 
 #[instrument(skip_all)]
@@ -335,14 +318,8 @@ async fn mine(
         })
         .transpose()?;
     let limit = page_limit(query.limit)?;
-    let before = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            Uuid::parse_str(c).map_err(|_| ApiError::Unprocessable("cursor is not valid".into()))
-        })
-        .transpose()?;
-    let mut rows = state
+    let before = uuid_cursor(query.cursor.as_deref())?;
+    let rows = state
         .db
         .book_reservations_of(&BookReservationQuery {
             user_id: user.id,
@@ -351,18 +328,11 @@ async fn mine(
             limit: limit + 1,
         })
         .await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
     let tz = state.settings.calendar.timezone;
-    Ok(Json(Page {
-        items: rows
-            .iter()
-            .map(|r| BookReservationJson::new(r, tz))
-            .collect(),
-        next_cursor,
-    }))
+    Ok(Json(Page::from_rows(
+        rows,
+        limit,
+        |r| r.id.to_string(),
+        |r| BookReservationJson::new(r, tz),
+    )))
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 use uuid::Uuid;
 
+use super::paging::{Page, page_limit, uuid_cursor};
 use super::views::{ReservationView, local};
 use crate::app::AppState;
 use crate::auth::AuthUser;
@@ -222,19 +223,13 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Page {
-    items: Vec<WaitlistView>,
-    next_cursor: Option<String>,
-}
-
 /// The caller's waitlist entries (with their holds), newest first.
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Page>, ApiError> {
+) -> Result<Json<Page<WaitlistView>>, ApiError> {
     let status = query
         .status
         .as_deref()
@@ -246,20 +241,9 @@ async fn list(
             })
         })
         .transpose()?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::Unprocessable(
-            "limit must be between 1 and 100".into(),
-        ));
-    }
-    let before = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            Uuid::parse_str(c).map_err(|_| ApiError::Unprocessable("cursor is not valid".into()))
-        })
-        .transpose()?;
-    let mut rows = state
+    let limit = page_limit(query.limit)?;
+    let before = uuid_cursor(query.cursor.as_deref())?;
+    let rows = state
         .db
         .waitlist_of(&WaitlistQuery {
             user_id: user.id,
@@ -268,17 +252,13 @@ async fn list(
             limit: limit + 1,
         })
         .await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
     let tz = state.settings.calendar.timezone;
-    Ok(Json(Page {
-        items: rows.iter().map(|e| WaitlistView::new(e, tz)).collect(),
-        next_cursor,
-    }))
+    Ok(Json(Page::from_rows(
+        rows,
+        limit,
+        |r| r.id.to_string(),
+        |r| WaitlistView::new(r, tz),
+    )))
 }
 
 #[instrument(skip_all, fields(user_id = user.id))]

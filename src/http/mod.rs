@@ -10,6 +10,7 @@ mod events;
 mod health;
 mod live;
 pub mod metrics;
+mod paging;
 mod public;
 mod reservations;
 pub use public::{Email, Password, Username};

@@ -9,11 +9,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use dashmap::DashMap;
 use pica_actors::{ReservationStatus, ReserveRequest, SeatNumber, UserId};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{debug, instrument};
 use uuid::Uuid;
 
+use super::paging::{Page, page_limit, uuid_cursor};
 use super::views::ReservationView;
 use crate::app::AppState;
 use crate::auth::AuthUser;
@@ -209,20 +210,12 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Page {
-    items: Vec<ReservationView>,
-    next_cursor: Option<String>,
-}
-
-const MAX_PAGE: u32 = 100;
-
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn mine(
     State(state): State<AppState>,
     user: AuthUser,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Page>, ApiError> {
+) -> Result<Json<Page<ReservationView>>, ApiError> {
     let status = query
         .status
         .as_deref()
@@ -235,20 +228,9 @@ async fn mine(
             })
         })
         .transpose()?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::Unprocessable(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
-    let before = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            Uuid::parse_str(c).map_err(|_| ApiError::Unprocessable("cursor is not valid".into()))
-        })
-        .transpose()?;
-    let mut rows = state
+    let limit = page_limit(query.limit)?;
+    let before = uuid_cursor(query.cursor.as_deref())?;
+    let rows = state
         .db
         .reservations_of(&ReservationQuery {
             user_id: user.id,
@@ -257,15 +239,11 @@ async fn mine(
             limit: limit + 1,
         })
         .await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
     let tz = state.settings.calendar.timezone;
-    Ok(Json(Page {
-        items: rows.iter().map(|r| ReservationView::new(r, tz)).collect(),
-        next_cursor,
-    }))
+    Ok(Json(Page::from_rows(
+        rows,
+        limit,
+        |r| r.id.to_string(),
+        |r| ReservationView::new(r, tz),
+    )))
 }

@@ -1,0 +1,77 @@
+//! Cursor pagination shared by every listing: `limit` 1-100 (default 50), `cursor` =
+//! the previous page's `next_cursor`.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 100;
+
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::Unprocessable(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )))
+    }
+}
+
+/// A cursor that is a UUIDv7 id (listings newest first, by id).
+pub fn uuid_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    cursor
+        .map(|c| {
+            Uuid::parse_str(c).map_err(|_| ApiError::Unprocessable("cursor is not valid".into()))
+        })
+        .transpose()
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `rows` were fetched with `limit + 1`: the extra row only tells that a next page
+    /// exists, whose cursor is the last shown row's.
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        limit: u32,
+        cursor: impl Fn(&R) -> String,
+        view: impl Fn(&R) -> T,
+    ) -> Self {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if more { rows.last().map(&cursor) } else { None };
+        Self {
+            items: rows.iter().map(view).collect(),
+            next_cursor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_cursors() {
+        assert_eq!(page_limit(None).unwrap(), 50);
+        assert!(page_limit(Some(0)).is_err() && page_limit(Some(101)).is_err());
+        assert!(uuid_cursor(Some("nope")).is_err());
+        assert_eq!(uuid_cursor(None).unwrap(), None);
+    }
+
+    #[test]
+    fn extra_row_means_a_next_page() {
+        let page = Page::from_rows(vec![1, 2, 3], 2, |r| r.to_string(), |r| r * 10);
+        assert_eq!(page.items, vec![10, 20]);
+        assert_eq!(page.next_cursor.as_deref(), Some("2"));
+        let last = Page::from_rows(vec![1, 2], 2, |r| r.to_string(), |r| *r);
+        assert_eq!(last.next_cursor, None);
+    }
+}
