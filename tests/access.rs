@@ -531,6 +531,39 @@ async fn admin_manages_zones_seats_and_out_of_service_cancels(backend: Backend) 
     );
     let r = app.reserve(&ana, slot("Q3", 3, 10, 12)).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
+    // Contention figures: refusing the out-of-service seat is not a seat conflict;
+    // asking for time on Q4 that ben holds is.
+    let ben = app.user("ben").await;
+    let r = app.reserve(&ben, slot("Q4", 2, 10, 12)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = app.reserve(&ana, slot("Q4", 2, 11, 13)).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let stats = body(
+        app.get("/api/admin/zone-stats")
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let quiet = stats["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["zone"] == "quiet")
+        .unwrap()
+        .clone();
+    assert_eq!(quiet["up"], true);
+    assert_eq!(quiet["stats"]["seat_conflicts"], 1);
+    assert_eq!(quiet["stats"]["committed"], 2, "{quiet}");
+    assert_eq!(quiet["stats"]["held"], 1);
+    let r = app
+        .get("/api/admin/zone-stats")
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let zones = body(app.get("/api/public/zones").send().await.unwrap()).await;
     let q3 = zones[2]["seats"]
         .as_array()

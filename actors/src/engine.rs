@@ -316,6 +316,16 @@ impl Engine {
         outcome
     }
 
+    /// The contention counters of every zone that is up, in layout order.
+    pub async fn zone_stats(&self) -> Vec<(ZoneId, Result<crate::zone::ZoneStats, EngineError>)> {
+        let mut all = Vec::new();
+        for zone in self.layout() {
+            let stats = self.call(&zone.id, |reply| ZoneMsg::Stats { reply }).await;
+            all.push((zone.id, stats));
+        }
+        all
+    }
+
     pub async fn availability(
         &self,
         zone: &ZoneId,

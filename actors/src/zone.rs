@@ -28,7 +28,27 @@ use crate::zone_state::{SeatView, ZoneState};
 pub type Reply<T> = RpcReplyPort<Result<T, EngineError>>;
 pub type FreeIntervals = Vec<(SeatNumber, SeatService, Vec<Interval>)>;
 
+/// How contended a zone is, counted by its actor since it (re)started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ZoneStats {
+    /// Reserve requests decided by the zone.
+    pub reserve_requests: u64,
+    /// Refused because the seat was taken (or pending) for an overlapping interval.
+    pub seat_conflicts: u64,
+    /// Refused by the user ledger (overlap with the user's own reservation, or limit).
+    pub user_refusals: u64,
+    /// Creates whose transaction committed / failed.
+    pub committed: u64,
+    pub commit_failures: u64,
+    /// Active reservations (and holds) held in memory now.
+    pub held: usize,
+}
+
 pub enum ZoneMsg {
+    /// Admin: the zone's contention counters.
+    Stats {
+        reply: RpcReplyPort<ZoneStats>,
+    },
     Reserve {
         request: ReserveRequest,
         reply: Reply<Reservation>,
@@ -149,6 +169,7 @@ pub struct ZoneActorState {
     pub(crate) lifecycle: crate::lifecycle::LifecycleConfig,
     /// Bundle seat holds that are prepared but not sealed yet.
     pub(crate) prepared: crate::bundle::PreparedSeats,
+    pub(crate) stats: ZoneStats,
 }
 
 /// Which statuses a reservation may move to `to` from.
@@ -225,6 +246,7 @@ impl Actor for ZoneActor {
             clock: args.clock,
             lifecycle: args.lifecycle,
             prepared: Default::default(),
+            stats: ZoneStats::default(),
         })
     }
 
@@ -248,10 +270,21 @@ impl Actor for ZoneActor {
             ZoneMsg::Live { reply } => {
                 let _ = reply.send(state.book.live_view(state.clock.now()));
             }
+            ZoneMsg::Stats { reply } => {
+                let _ = reply.send(ZoneStats {
+                    held: state.book.len(),
+                    ..state.stats
+                });
+            }
             ZoneMsg::CreateDecided {
                 reservation,
                 committed,
             } => {
+                if committed {
+                    state.stats.committed += 1;
+                } else {
+                    state.stats.commit_failures += 1;
+                }
                 if committed {
                     state.book.settle_create(reservation);
                 } else {
@@ -325,7 +358,11 @@ fn reserve(
 ) {
     // Stored with microsecond precision by both databases: keep memory identical.
     let now = state.clock.now().trunc_subsecs(6);
+    state.stats.reserve_requests += 1;
     if let Err(refusal) = state.book.check_create(&request.seat, &request.interval) {
+        if matches!(refusal, EngineError::SeatTaken { .. }) {
+            state.stats.seat_conflicts += 1;
+        }
         let _ = reply.send(Err(refusal));
         return;
     }
@@ -346,6 +383,7 @@ fn reserve(
         now,
     );
     if let Err(refusal) = claimed {
+        state.stats.user_refusals += 1;
         let _ = reply.send(Err(refusal));
         return;
     }

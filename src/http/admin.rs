@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/users", get(users))
         .route("/api/admin/zones", post(create_zone))
         .route("/api/admin/zones/{zone}", patch(update_zone))
+        .route("/api/admin/zone-stats", get(zone_stats))
         .route("/api/admin/zones/{zone}/seats", post(add_seat))
         .route("/api/admin/seats/{seat}", patch(set_seat_status))
         .route("/api/admin/books/{id}/stock", patch(set_book_stock))
@@ -253,4 +254,20 @@ async fn set_book_stock(
         .await?;
     info!(total = body.total_copies, "book stock adjusted");
     Ok(Json(view.into()))
+}
+
+/// Live contention figures per zone, as counted by each zone actor since it started: a
+/// zone that is restarting is reported with `"up": false`.
+async fn zone_stats(State(state): State<AppState>, _admin: AdminUser) -> Json<Value> {
+    let zones: Vec<Value> = state
+        .engine
+        .zone_stats()
+        .await
+        .into_iter()
+        .map(|(zone, stats)| match stats {
+            Ok(stats) => json!({ "zone": zone.0, "up": true, "stats": stats }),
+            Err(_) => json!({ "zone": zone.0, "up": false, "stats": null }),
+        })
+        .collect();
+    Json(json!({ "items": zones }))
 }

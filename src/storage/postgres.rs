@@ -174,38 +174,25 @@ async fn set_reservation_statuses(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     updates: &[Change],
 ) -> Result<(), sqlx::Error> {
-    let n = updates.len();
-    let (mut ids, mut froms, mut tos, mut ats) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+    // One primary-key update per row. A single `UPDATE … FROM UNNEST(…)` was tried: with
+    // a generic plan the planner cannot see the array's length and may join against the
+    // whole table, which made cancels slower as the table grew.
     for change in updates {
         if let Change::SetReservationStatus { id, from, to, at } = change {
-            ids.push(*id);
-            froms.push(from.as_str());
-            tos.push(to.as_str());
-            ats.push(*at);
+            let done = sqlx::query(
+                "UPDATE reservations SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+            )
+            .bind(to.as_str())
+            .bind(*at)
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                // The unit of work then retries each intent alone, naming the culprit.
+                return Err(stale(*id));
+            }
         }
-    }
-    let first = ids.first().copied().unwrap_or_default();
-    let done = sqlx::query(
-        "UPDATE reservations AS r SET status = v.to_status, updated_at = v.at \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) \
-         AS v(id, from_status, to_status, at) \
-         WHERE r.id = v.id AND r.status = v.from_status",
-    )
-    .bind(ids)
-    .bind(froms)
-    .bind(tos)
-    .bind(ats)
-    .execute(&mut **tx)
-    .await?;
-    if done.rows_affected() != n as u64 {
-        // A row was not in its expected status. The unit of work then retries each
-        // intent alone, which names the culprit.
-        return Err(stale(first));
     }
     Ok(())
 }
