@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 use uuid::Uuid;
 
-use super::paging::{Page, page_limit, uuid_cursor};
+use super::paging::{ListQuery, Page, page_limit, status_filter, uuid_cursor};
 use super::views::local;
 use crate::app::AppState;
 use crate::auth::{AdminUser, AuthUser};
@@ -293,30 +293,17 @@ async fn pick_up(
     change(&state, r, None, BookReservationStatus::PickedUp).await
 }
 
-#[derive(Deserialize)]
-struct MineQuery {
-    status: Option<String>,
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn mine(
     State(state): State<AppState>,
     user: AuthUser,
-    Query(query): Query<MineQuery>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<BookReservationJson>>, ApiError> {
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| {
-            BookReservationStatus::parse(s).ok_or_else(|| {
-                ApiError::Unprocessable(
-                    "status must be one of reserved, picked_up, cancelled, expired".into(),
-                )
-            })
-        })
-        .transpose()?;
+    let status = status_filter(
+        query.status.as_deref(),
+        BookReservationStatus::parse,
+        "reserved, picked_up, cancelled, expired",
+    )?;
     let limit = page_limit(query.limit)?;
     let before = uuid_cursor(query.cursor.as_deref())?;
     let rows = state

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 use uuid::Uuid;
 
-use super::paging::{Page, page_limit, uuid_cursor};
+use super::paging::{ListQuery, Page, page_limit, status_filter, uuid_cursor};
 use super::views::{ReservationView, local};
 use crate::app::AppState;
 use crate::auth::AuthUser;
@@ -216,13 +216,6 @@ async fn join(
     Ok((StatusCode::CREATED, Json(WaitlistView::new(&entry, tz))))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    status: Option<String>,
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
 /// The caller's waitlist entries (with their holds), newest first.
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn list(
@@ -230,17 +223,11 @@ async fn list(
     user: AuthUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<WaitlistView>>, ApiError> {
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| {
-            WaitStatus::parse(s).ok_or_else(|| {
-                ApiError::Unprocessable(
-                    "status must be one of waiting, offered, fulfilled, expired, cancelled".into(),
-                )
-            })
-        })
-        .transpose()?;
+    let status = status_filter(
+        query.status.as_deref(),
+        WaitStatus::parse,
+        "waiting, offered, fulfilled, expired, cancelled",
+    )?;
     let limit = page_limit(query.limit)?;
     let before = uuid_cursor(query.cursor.as_deref())?;
     let rows = state

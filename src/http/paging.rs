@@ -1,7 +1,7 @@
 //! Cursor pagination shared by every listing: `limit` 1-100 (default 50), `cursor` =
 //! the previous page's `next_cursor`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -27,6 +27,26 @@ pub fn uuid_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
             Uuid::parse_str(c).map_err(|_| ApiError::Unprocessable("cursor is not valid".into()))
         })
         .transpose()
+}
+
+/// The query string of a listing of the caller's records: `?status=&limit=&cursor=`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Parses an optional `status` filter; `allowed` names the valid values for the error.
+pub fn status_filter<S>(
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Option<S>,
+    allowed: &str,
+) -> Result<Option<S>, ApiError> {
+    raw.map(|s| {
+        parse(s).ok_or_else(|| ApiError::Unprocessable(format!("status must be one of {allowed}")))
+    })
+    .transpose()
 }
 
 #[derive(Debug, Serialize)]

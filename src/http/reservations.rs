@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tracing::{debug, instrument};
 use uuid::Uuid;
 
-use super::paging::{Page, page_limit, uuid_cursor};
+use super::paging::{ListQuery, Page, page_limit, status_filter, uuid_cursor};
 use super::views::ReservationView;
 use crate::app::AppState;
 use crate::auth::AuthUser;
@@ -203,31 +203,17 @@ async fn cancel(
     Ok(Json(ReservationView::new(&cancelled, tz)))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    status: Option<String>,
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn mine(
     State(state): State<AppState>,
     user: AuthUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<ReservationView>>, ApiError> {
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| {
-            ReservationStatus::parse(s).ok_or_else(|| {
-                ApiError::Unprocessable(
-                    "status must be one of confirmed, checked_in, completed, cancelled, no_show"
-                        .into(),
-                )
-            })
-        })
-        .transpose()?;
+    let status = status_filter(
+        query.status.as_deref(),
+        ReservationStatus::parse,
+        "confirmed, checked_in, completed, cancelled, no_show",
+    )?;
     let limit = page_limit(query.limit)?;
     let before = uuid_cursor(query.cursor.as_deref())?;
     let rows = state
