@@ -64,9 +64,13 @@ impl Application {
                 "PICA_JWT_SECRET is not set: using a random secret, so tokens will not survive a restart"
             );
         }
-        let db = Db::connect(&settings.database_url, settings.db_max_connections)
-            .await
-            .context("connecting to the database")?;
+        let db = Db::connect_with_timeout(
+            &settings.database_url,
+            settings.db_max_connections,
+            settings.db_acquire_timeout,
+        )
+        .await
+        .context("connecting to the database")?;
         db.migrate().await.context("applying migrations")?;
         if settings.seed_demo && db.seed_if_empty().await.context("seeding the demo space")? {
             info!("seeded the demo space into a fresh database");
@@ -168,18 +172,28 @@ impl Application {
                 }
             }
         });
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
         // Event streams end when shutdown begins; otherwise the drain would wait forever.
         let live = self.state.live.clone();
         let shutdown = async move {
             shutdown.await;
             live.close();
         };
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let open_files = http::listener::raise_open_file_limit();
+        let connections = &self.state.settings.connections;
+        let limits = http::listener::ConnectionLimits {
+            header_timeout: connections.header_timeout,
+            max_connections: http::listener::effective_max_connections(
+                connections.max_connections,
+                open_files,
+            ),
+            max_headers: connections.max_headers,
+        };
+        info!(
+            max_connections = limits.max_connections,
+            open_files = open_files.unwrap_or(0),
+            "connection limits"
+        );
+        let served = http::listener::serve(self.listener, self.router, limits, shutdown).await;
         flusher.abort();
         let _ = self.state.auth.flush_key_usage().await;
         served.context("serving HTTP")?;

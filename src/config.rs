@@ -191,6 +191,8 @@ pub struct Settings {
     pub calendar: Calendar,
     pub max_active_reservations: usize,
     pub db_max_connections: u32,
+    /// How long a request waits for a database connection before 503.
+    pub db_acquire_timeout: Duration,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
     pub actor_timeout: Duration,
@@ -198,6 +200,48 @@ pub struct Settings {
     pub medimatch: MedimatchSettings,
     pub books: BookSettings,
     pub live: crate::live::LiveSettings,
+    pub connections: ConnectionSettings,
+}
+
+/// Limits on the TCP connections themselves (see `http::listener`).
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// A request head must arrive within this long of the connection opening or of the
+    /// previous response; otherwise the connection is closed.
+    pub header_timeout: Duration,
+    /// Connections served at once; `None` derives it from the open-file limit.
+    pub max_connections: Option<usize>,
+    /// Headers one request may carry (431 above).
+    pub max_headers: usize,
+}
+
+impl ConnectionSettings {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let header_secs: u64 = parse(get, "PICA_HEADER_TIMEOUT_SECONDS", 10)?;
+        if !(1..=3600).contains(&header_secs) {
+            bail!("PICA_HEADER_TIMEOUT_SECONDS must be between 1 and 3600, got {header_secs}");
+        }
+        let max_connections = get("PICA_MAX_CONNECTIONS")
+            .map(|raw| {
+                raw.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        anyhow!("PICA_MAX_CONNECTIONS must be a positive integer, got {raw:?}")
+                    })
+            })
+            .transpose()?;
+        let max_headers: usize = parse(get, "PICA_MAX_HEADERS", 100)?;
+        if !(8..=1000).contains(&max_headers) {
+            bail!("PICA_MAX_HEADERS must be between 8 and 1000, got {max_headers}");
+        }
+        Ok(Self {
+            header_timeout: Duration::from_secs(header_secs),
+            max_connections,
+            max_headers,
+        })
+    }
 }
 
 impl Settings {
@@ -262,6 +306,11 @@ impl Settings {
             },
             max_active_reservations: max_active,
             db_max_connections: parse(&get, "PICA_DB_MAX_CONNECTIONS", 10)?,
+            db_acquire_timeout: Duration::from_millis(parse(
+                &get,
+                "PICA_DB_ACQUIRE_TIMEOUT_MS",
+                5000,
+            )?),
             body_limit_bytes: parse(&get, "PICA_BODY_LIMIT_BYTES", 64 * 1024)?,
             request_timeout,
             actor_timeout: Duration::from_millis(parse(&get, "PICA_ACTOR_TIMEOUT_MS", 5000)?),
@@ -269,6 +318,7 @@ impl Settings {
             medimatch,
             books: BookSettings::from_lookup(&get)?,
             live: crate::live::LiveSettings::from_lookup(&get)?,
+            connections: ConnectionSettings::from_lookup(&get)?,
         })
     }
 }

@@ -50,6 +50,9 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
+        if self.is_database_busy() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Rejected(status, _) => *status,
@@ -68,8 +71,42 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The database could not give a connection in time (or SQLite stayed locked): the
+    /// server is busy, not broken, so the client hears 503 and may retry.
+    fn is_database_busy(&self) -> bool {
+        let ApiError::Internal(err) = self else {
+            return false;
+        };
+        err.chain().any(|cause| {
+            let sqlx = cause.downcast_ref::<sqlx::Error>().or_else(|| {
+                match cause.downcast_ref::<DbError>() {
+                    Some(DbError::Sqlx(inner)) => Some(inner),
+                    _ => None,
+                }
+            });
+            match sqlx {
+                Some(sqlx::Error::PoolTimedOut) => true,
+                // SQLITE_BUSY (5) and its extended codes: another writer held the lock
+                // past the busy timeout.
+                Some(sqlx::Error::Database(db)) => db
+                    .code()
+                    .is_some_and(|code| code == "5" || code == "517" || code == "261"),
+                _ => false,
+            }
+        })
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.is_database_busy() {
+            if let ApiError::Internal(err) = &self {
+                tracing::warn!(error = %err, "database busy; answering 503");
+            }
+            return ApiError::Unavailable("The database is busy; retry shortly".into())
+                .into_response();
+        }
         let status = self.status();
         let mut body = json!({ "detail": self.to_string() });
         match &self {

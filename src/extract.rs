@@ -1,23 +1,175 @@
 //! Extractors whose rejections are [`ApiError`]s, so malformed input always gets a JSON
-//! `detail` and a 4xx.
+//! `detail` and a 4xx, and which refuse control characters in any text they carry.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body. Besides parsing, it refuses any string (value or key) carrying a control
+/// character, so a NUL or an escape sequence never reaches a handler or a database: this
+/// is the one place text from a body is checked for them.
 pub struct Json<T>(pub T);
 
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json_content_type(req.headers()) {
+            return Err(ApiError::Rejected(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Expected a request with `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "Request body is too large".to_string()
+            } else {
+                format!("Could not read the request body: {}", rejection.body_text())
+            };
+            ApiError::Rejected(status, detail)
+        })?;
+        if may_hold_control_characters(&bytes)
+            && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            && let Some(field) = control_character_in(&value, "")
+        {
+            return Err(control_character_error(&field));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(Json(value))
+    }
+}
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+/// Raw control characters are not valid inside JSON strings, so one can only arrive
+/// escaped (`\u0000`, `\n`, ...), as a raw DEL, or as a raw C1 character (U+0080-U+009F,
+/// encoded `C2 80`-`C2 9F`). Bodies with none of these are not parsed twice.
+fn may_hold_control_characters(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'\\'
+            || b == 0x7f
+            || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
+}
+
+/// The path of the first string (value or key) in `value` with a control character.
+fn control_character_in(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    let bad = |s: &str| s.chars().any(char::is_control);
+    match value {
+        Value::String(s) if bad(s) => Some(if path.is_empty() {
+            "body".into()
+        } else {
+            path.into()
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| control_character_in(item, &format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let here = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if bad(key) {
+                Some(if path.is_empty() {
+                    "a field name".into()
+                } else {
+                    format!("a field name in {path}")
+                })
+            } else {
+                control_character_in(item, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
+fn control_character_error(field: &str) -> ApiError {
+    ApiError::Unprocessable(format!(
+        "{field} must not contain control characters (such as NUL, tab or newline)"
+    ))
+}
+
+/// Percent-decoded text with a control character in it (`%00`, `%0A`, ...).
+fn decodes_to_control(raw: &str) -> bool {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .chars()
+        .any(char::is_control)
+}
+
+/// Path parameters, refused with 422 when a decoded segment holds a control character.
 pub struct Path<T>(pub T);
 
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if decodes_to_control(parts.uri.path()) {
+            return Err(control_character_error("The path"));
+        }
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(value))
+    }
+}
+
+/// Query parameters, refused with 422 when a decoded name or value holds a control
+/// character.
 pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        if let Some((name, _)) = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, v)| k.chars().chain(v.chars()).any(char::is_control))
+        {
+            return Err(control_character_error(&format!(
+                "Query parameter `{}`",
+                name.escape_debug()
+            )));
+        }
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(value))
+    }
+}
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {

@@ -7,7 +7,13 @@ use common::{Backend, TestApp, day, slot};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-on_both_backends!(bad_input_is_refused_with_a_detail_and_changes_nothing);
+on_both_backends!(
+    bad_input_is_refused_with_a_detail_and_changes_nothing,
+    control_characters_are_refused_before_the_database,
+    implausible_emails_are_refused,
+    hypers_own_refusals_carry_a_json_detail,
+    a_database_out_of_connections_answers_503,
+);
 
 async fn expect_4xx(response: reqwest::Response, what: &str) -> StatusCode {
     let status = response.status();
@@ -272,4 +278,245 @@ async fn bad_input_is_refused_with_a_detail_and_changes_nothing(backend: Backend
         StatusCode::CREATED
     );
     app.stop().await;
+}
+
+async fn expect_422_naming(response: reqwest::Response, what: &str, field: &str) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(field) && detail.contains("control characters"),
+        "{what}: detail {detail:?} should name {field:?}"
+    );
+}
+
+/// A NUL (or any control character) in any text field is refused with 422 before it
+/// reaches a database: PostgreSQL would fail on it (500) and SQLite would store it.
+async fn control_characters_are_refused_before_the_database(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let login = app
+        .post("/api/public/login")
+        .json(&json!({"username": "x\u{0}", "password": "whatever-1"}))
+        .send()
+        .await
+        .unwrap();
+    expect_422_naming(login, "NUL in a login username", "username").await;
+
+    let register = |name: &str, email: &str| {
+        app.post("/api/public/register")
+            .json(&json!({"username": name, "email": email, "password": "s3cret-pass"}))
+            .send()
+    };
+    let r = register("bob", "bob\u{0}@example.com").await.unwrap();
+    expect_422_naming(r, "NUL in an email", "email").await;
+    let r = register("bob\u{7}", "bob@example.com").await.unwrap();
+    expect_422_naming(r, "BEL in a username", "username").await;
+    let r = register("bob", "bob@example.com\u{85}").await.unwrap();
+    expect_422_naming(r, "a C1 control in an email", "email").await;
+    // Nothing was stored: the clean registration is the first one.
+    assert_eq!(
+        register("bob", "bob@example.com").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+
+    let token = app.user("ana").await;
+    let r = app
+        .post("/api/secure/reservations")
+        .bearer_auth(&token)
+        .json(&json!({"seat_number": "A1\u{0}", "reservation_date": day(1).to_string()}))
+        .send()
+        .await
+        .unwrap();
+    expect_422_naming(r, "NUL in a seat", "seat_number").await;
+    let r = app
+        .post("/api/secure/reservations")
+        .bearer_auth(&token)
+        .json(&json!({"seat": "A1", "date": day(1).to_string(), "nested": {"list": ["ok", "tab\there"]}}))
+        .send()
+        .await
+        .unwrap();
+    expect_422_naming(r, "a tab deep in a body", "nested.list[1]").await;
+    // A literal backslash followed by "u0000" is text, not a NUL: it passes this check
+    // (and is refused, or not, on its own merits).
+    let r = app
+        .post("/api/public/login")
+        .json(&json!({"username": "x\\u0000", "password": "whatever-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let r = app
+        .get("/api/secure/reservations/abc%00def")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    expect_422_naming(r, "NUL in a path", "path").await;
+    let r = app.get("/api/public/books?q=dune%00").send().await.unwrap();
+    expect_422_naming(r, "NUL in a query", "q").await;
+    let r = app
+        .get("/api/public/drugs?q=para%0Acetamol")
+        .send()
+        .await
+        .unwrap();
+    expect_422_naming(r, "a newline in a query", "q").await;
+
+    // Nothing reached the store.
+    assert!(app.reservations_in_db().await.is_empty());
+}
+
+async fn implausible_emails_are_refused(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    for (i, email) in [
+        "plainaddress",
+        "@example.com",
+        "a@b",
+        "a@@example.com",
+        "a@b@example.com",
+        ".a@example.com",
+        "a..b@example.com",
+        "a@-example.com",
+        "a@example.c",
+        "a@example..com",
+        "a b@example.com",
+        "\"quoted\"@example.com",
+        "a@exa_mple.com",
+        "a@example.123",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = app
+            .post("/api/public/register")
+            .json(
+                &json!({"username": format!("user{i}"), "email": email, "password": "s3cret-pass"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = expect_4xx(r, email).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{email}");
+    }
+    for (i, email) in [
+        "Ana.Maria+desk@Example.co.id",
+        "o'neil@mail.example.com",
+        "x@xn--bcher-kva.example",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = app
+            .post("/api/public/register")
+            .json(
+                &json!({"username": format!("good{i}"), "email": email, "password": "s3cret-pass"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{email}");
+    }
+}
+
+/// hyper itself answers an oversized head (431) and an overlong URI (414); those
+/// answers carry the same JSON `detail` as every other error.
+async fn hypers_own_refusals_carry_a_json_detail(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let big_header = app
+        .get("/healthz")
+        .header("x-filler", "a".repeat(1 << 20))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        big_header.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    expect_4xx(big_header, "1 MiB header").await;
+
+    let mut many = app.get("/healthz");
+    for i in 0..200 {
+        many = many.header(format!("x-h{i}"), "1");
+    }
+    let many = many.send().await.unwrap();
+    assert_eq!(many.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    expect_4xx(many, "200 headers").await;
+
+    // reqwest refuses to send a URI this long, so it goes over a raw socket.
+    let target = format!("/api/public/books?q={}", "a".repeat(70 * 1024));
+    let answer = raw_exchange(
+        app.addr,
+        format!("GET {target} HTTP/1.1\r\nhost: pica\r\n\r\n").as_bytes(),
+    )
+    .await;
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a full answer");
+    assert!(head.starts_with("HTTP/1.1 414 "), "{head}");
+    let body: Value = serde_json::from_str(body).expect("a JSON body");
+    assert!(
+        body["detail"].as_str().unwrap().contains("too long"),
+        "{body}"
+    );
+
+    // The server is still fine afterwards.
+    assert_eq!(
+        app.get("/healthz").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+/// When every database connection is busy past the acquire timeout, the request is
+/// answered 503 with `Retry-After` (not 500), and works again once connections free up.
+async fn a_database_out_of_connections_answers_503(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        &[
+            ("PICA_DB_MAX_CONNECTIONS", "2"),
+            ("PICA_DB_ACQUIRE_TIMEOUT_MS", "200"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let register = || {
+        app.post("/api/public/register")
+            .json(&json!({"username": "carla", "email": "carla@example.com", "password": "s3cret-pass"}))
+            .send()
+    };
+    let held = app.hold_every_db_connection(2).await;
+    let r = register().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    expect_5xx_detail(r).await;
+    drop(held);
+    assert_eq!(register().await.unwrap().status(), StatusCode::CREATED);
+}
+
+async fn expect_5xx_detail(response: reqwest::Response) {
+    let body: Value = response.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("busy"), "{body}");
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes it.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    );
+    read.await
+        .expect("the server closes after answering")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
 }

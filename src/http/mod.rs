@@ -8,6 +8,7 @@ mod bundles;
 mod drugs;
 mod events;
 mod health;
+pub mod listener;
 mod live;
 pub mod metrics;
 mod paging;

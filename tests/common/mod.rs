@@ -241,6 +241,19 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Takes `n` connections out of the server's own pool and keeps them until the
+    /// returned value is dropped, so the server finds none free.
+    pub async fn hold_every_db_connection(&self, n: usize) -> Vec<Box<dyn std::any::Any>> {
+        let mut held: Vec<Box<dyn std::any::Any>> = Vec::new();
+        for _ in 0..n {
+            match &self.state.db {
+                Db::Sqlite(pool) => held.push(Box::new(pool.acquire().await.expect("acquire"))),
+                Db::Postgres(pool) => held.push(Box::new(pool.acquire().await.expect("acquire"))),
+            }
+        }
+        held
+    }
+
     pub async fn reservations_in_db(&self) -> Vec<Reservation> {
         let db = self.db.connect().await;
         let all = db.all_reservations().await.unwrap();
