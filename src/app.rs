@@ -14,7 +14,6 @@ use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{info, info_span, warn};
 
@@ -236,9 +235,9 @@ fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(tower::util::option_layer(cors))
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        .layer(axum::middleware::from_fn_with_state(
             settings.request_timeout,
+            request_deadline,
         ))
         .layer(CatchPanicLayer::custom(crate::error::panic_response))
         // Outside the timeout and panic layers, so their 503/500 answers are counted too.
@@ -255,4 +254,22 @@ fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// A request that has not produced its answer within the deadline gets a JSON 503 with
+/// `Retry-After` (tower-http's timeout answers with an empty body). Only the head is
+/// bounded: an event stream's body flows for as long as the client stays.
+async fn request_deadline(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            crate::error::ApiError::Unavailable("The request took too long; retry shortly".into())
+                .into_response()
+        }
+    }
 }

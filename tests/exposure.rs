@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -94,8 +94,14 @@ async fn silent_trickling_and_idle_connections_are_closed() {
 }
 
 /// Starts the real binary under `prlimit` with a low open-file limit (soft and hard, so
-/// the server cannot raise it), logging to a file the test reads afterwards.
-fn start_limited(db_url: &str, open_files: u32, extra: &[(&str, &str)]) -> (Child, String) {
+/// the server cannot raise it), logging to a file the test reads afterwards (a pipe
+/// nobody reads would fill up and stall the server).
+fn start_limited(
+    db_url: &str,
+    log: &std::path::Path,
+    open_files: u32,
+    extra: &[(&str, &str)],
+) -> (Child, String) {
     let mut command = Command::new("prlimit");
     command
         .arg(format!("--nofile={open_files}:{open_files}"))
@@ -106,7 +112,7 @@ fn start_limited(db_url: &str, open_files: u32, extra: &[(&str, &str)]) -> (Chil
         .env("PICA_HEADER_TIMEOUT_SECONDS", "2")
         .env("PICA_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(std::fs::File::create(log).expect("log file"));
     for (k, v) in extra {
         command.env(k, v);
     }
@@ -157,21 +163,14 @@ async fn flood(url: &str, sockets: usize) -> Vec<TcpStream> {
     open
 }
 
-fn stop(mut child: Child) -> String {
+fn stop(mut child: Child, log: &std::path::Path) -> String {
     assert!(
         child.try_wait().unwrap().is_none(),
         "the server died under the flood"
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    log
+    std::fs::read_to_string(log).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,11 +184,17 @@ async fn a_flood_of_idle_sockets_past_the_open_file_limit_does_not_stop_the_serv
         return;
     }
     // 1. The default cap follows the open-file limit: past it, sockets get a fast 503.
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("capped.log");
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let (server, url) = start_limited(&db.url, 200, &[]);
+    let (server, url) = start_limited(&db.url, &log, 200, &[]);
     let sockets = flood(&url, 300).await;
     assert!(sockets.len() > 100, "only {} sockets opened", sockets.len());
-    let r = reqwest::get(format!("{url}/healthz")).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let r = client.get(format!("{url}/healthz")).send().await;
     if let Ok(r) = r {
         // Either a slot was free, or the fast refusal.
         assert!(
@@ -205,12 +210,13 @@ async fn a_flood_of_idle_sockets_past_the_open_file_limit_does_not_stop_the_serv
         healthy_within(&url, Duration::from_secs(15)).await,
         "not serving after the flood subsided"
     );
-    stop(server);
+    stop(server, &log);
 
     // 2. A cap set above what the descriptors allow: accept hits EMFILE, and the server
     // pauses instead of dying or spinning, and serves again once the flood subsides.
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let (server, url) = start_limited(&db.url, 200, &[("PICA_MAX_CONNECTIONS", "5000")]);
+    let log = logs.path().join("emfile.log");
+    let (server, url) = start_limited(&db.url, &log, 200, &[("PICA_MAX_CONNECTIONS", "5000")]);
     let sockets = flood(&url, 300).await;
     assert!(sockets.len() > 100, "only {} sockets opened", sockets.len());
     // The idle sockets time out on the server (2 s) even while the client keeps them.
@@ -220,7 +226,7 @@ async fn a_flood_of_idle_sockets_past_the_open_file_limit_does_not_stop_the_serv
     );
     drop(sockets);
     assert!(healthy_within(&url, Duration::from_secs(15)).await);
-    let log = stop(server);
+    let log = stop(server, &log);
     assert!(
         log.contains("accept failed"),
         "the flood should have exhausted the descriptors; log:\n{log}"
