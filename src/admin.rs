@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 
-use crate::auth::hash_password;
+use crate::auth::PasswordPool;
 use crate::http::{Email, Password, Username};
 use crate::storage::{Db, DbError, NewUser, Role};
 
@@ -22,7 +22,8 @@ pub async fn create_admin(
     let email = Email::parse(email.unwrap_or(&format!("{}@localhost.localdomain", name.0)))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let password = Password::parse(read_password()?).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let hash = hash_password(password.0).await?;
+    // One hash, outside the server: a pool of one thread for it.
+    let hash = PasswordPool::new(1, 1).hash(password.0).await?;
     let user = NewUser {
         username: &name.0,
         email: &email.0,

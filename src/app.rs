@@ -113,8 +113,11 @@ impl Application {
                 throttle: ThrottleLimits {
                     per_username: settings.login_max_failures,
                     per_address: settings.login_max_failures_per_address,
+                    per_username_global: settings.login_max_failures_per_username_global,
                     window: settings.login_window,
                 },
+                hash_threads: settings.password_hash_threads,
+                hash_queue: settings.password_hash_queue,
             },
         ));
         let (engine, engine_task) = Engine::start(Arc::new(db.clone()), clock, config)

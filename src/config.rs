@@ -182,10 +182,16 @@ pub struct Settings {
     pub jwt_secret_generated: bool,
     pub token_ttl: Duration,
     pub refresh_ttl: Duration,
-    /// Failed logins allowed per username, and per client address, in one window.
+    /// Failed logins allowed per (username, client address), per client address, and
+    /// per username from all addresses, in one window.
     pub login_max_failures: u32,
     pub login_max_failures_per_address: u32,
+    pub login_max_failures_per_username_global: u32,
     pub login_window: Duration,
+    /// Threads running argon2 (each holds 19 MiB), and password checks that may wait
+    /// for one before the next is answered 503.
+    pub password_hash_threads: usize,
+    pub password_hash_queue: usize,
     /// Origins allowed by CORS; empty means CORS is off.
     pub cors_origins: Vec<String>,
     pub calendar: Calendar,
@@ -274,6 +280,38 @@ impl Settings {
         }
         let request_timeout = Duration::from_secs(parse(&get, "PICA_REQUEST_TIMEOUT_SECONDS", 15)?);
         let medimatch = MedimatchSettings::from_lookup(&get, request_timeout)?;
+        let login_max_failures: u32 = parse(&get, "PICA_LOGIN_MAX_FAILURES", 5)?;
+        let login_max_failures_per_address: u32 =
+            parse(&get, "PICA_LOGIN_MAX_FAILURES_PER_ADDRESS", 50)?;
+        let login_max_failures_per_username_global: u32 =
+            parse(&get, "PICA_LOGIN_MAX_FAILURES_PER_USERNAME_GLOBAL", 100)?;
+        if login_max_failures == 0 || login_max_failures_per_address == 0 {
+            bail!(
+                "PICA_LOGIN_MAX_FAILURES and PICA_LOGIN_MAX_FAILURES_PER_ADDRESS must be at least 1"
+            );
+        }
+        if login_max_failures_per_username_global < login_max_failures {
+            bail!(
+                "PICA_LOGIN_MAX_FAILURES_PER_USERNAME_GLOBAL must be at least PICA_LOGIN_MAX_FAILURES ({login_max_failures})"
+            );
+        }
+        let login_window: u64 = parse(&get, "PICA_LOGIN_WINDOW_SECONDS", 900)?;
+        if !(1..=30 * 86_400).contains(&login_window) {
+            bail!("PICA_LOGIN_WINDOW_SECONDS must be between 1 and 2592000, got {login_window}");
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let password_hash_threads: usize = parse(&get, "PICA_PASSWORD_HASH_THREADS", cores)?;
+        if !(1..=256).contains(&password_hash_threads) {
+            bail!(
+                "PICA_PASSWORD_HASH_THREADS must be between 1 and 256, got {password_hash_threads}"
+            );
+        }
+        let password_hash_queue: usize = parse(&get, "PICA_PASSWORD_HASH_QUEUE", 64)?;
+        if !(1..=100_000).contains(&password_hash_queue) {
+            bail!(
+                "PICA_PASSWORD_HASH_QUEUE must be between 1 and 100000, got {password_hash_queue}"
+            );
+        }
         Ok(Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://pica.db".into()),
             bind: get("PICA_BIND")
@@ -286,9 +324,12 @@ impl Settings {
             refresh_ttl: Duration::from_secs(
                 86_400 * parse::<u64>(&get, "PICA_REFRESH_TTL_DAYS", 30)?,
             ),
-            login_max_failures: parse(&get, "PICA_LOGIN_MAX_FAILURES", 5)?,
-            login_max_failures_per_address: parse(&get, "PICA_LOGIN_MAX_FAILURES_PER_ADDRESS", 50)?,
-            login_window: Duration::from_secs(parse(&get, "PICA_LOGIN_WINDOW_SECONDS", 900)?),
+            login_max_failures,
+            login_max_failures_per_address,
+            login_max_failures_per_username_global,
+            login_window: Duration::from_secs(login_window),
+            password_hash_threads,
+            password_hash_queue,
             cors_origins: get("PICA_CORS_ORIGINS")
                 .map(|v| {
                     v.split(',')
@@ -394,6 +435,11 @@ mod tests {
             ("PICA_SLOT_MINUTES", "7"),
             ("PICA_OPENING_HOURS", "22:00-08:00"),
             ("PICA_HORIZON_DAYS", "-1"),
+            ("PICA_LOGIN_MAX_FAILURES", "0"),
+            ("PICA_LOGIN_MAX_FAILURES_PER_USERNAME_GLOBAL", "2"),
+            ("PICA_LOGIN_WINDOW_SECONDS", "0"),
+            ("PICA_PASSWORD_HASH_THREADS", "0"),
+            ("PICA_PASSWORD_HASH_QUEUE", "0"),
         ] {
             let err = format!("{:#}", settings(&[(key, value)]).unwrap_err());
             assert!(err.contains(key), "{key}: {err}");

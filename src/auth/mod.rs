@@ -6,18 +6,15 @@
 //! memory and invalidated by the endpoints that change it. This assumes one server
 //! process per database, which is how the engine's actors work anyway.
 
+pub mod passwords;
 pub mod secrets;
 pub mod throttle;
 
 use std::net::IpAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
-use argon2::{Algorithm as ArgonAlgorithm, Argon2, Params, Version};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -32,56 +29,10 @@ use crate::app::AppState;
 use crate::config::JwtSecret;
 use crate::error::ApiError;
 use crate::storage::{ApiKeyRecord, AuthState, Db, RefreshRecord, Role};
-use throttle::{LoginThrottle, ThrottleLimits};
+pub use passwords::{ARGON2_MEMORY_KIB, ARGON2_PASSES, PasswordPool};
+use throttle::{Attempt, LoginThrottle, Refusal, ThrottleLimits};
 
 const ISSUER: &str = "pica";
-
-/// argon2id with OWASP's recommended minimum: 19 MiB, 2 passes, 1 lane.
-pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
-pub const ARGON2_PASSES: u32 = 2;
-
-fn argon2() -> Argon2<'static> {
-    let params =
-        Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, 1, None).expect("valid argon2 parameters");
-    Argon2::new(ArgonAlgorithm::Argon2id, Version::V0x13, params)
-}
-
-/// Hashes off the async runtime: argon2 is deliberately slow.
-pub async fn hash_password(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
-    })
-    .await
-    .context("hashing task panicked")?
-}
-
-/// A hash of a password nobody has, verified when the username is unknown so that
-/// login takes as long for unknown users as for known ones.
-static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2()
-        .hash_password(b"not a real password", &salt)
-        .expect("hash")
-        .to_string()
-});
-
-pub async fn verify_password(password: String, hash: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
-        let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-        Ok(argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-            && known)
-    })
-    .await
-    .context("verify task panicked")?
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -120,6 +71,9 @@ pub struct AuthSettings {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub throttle: ThrottleLimits,
+    /// Threads hashing passwords, and checks that may wait for one.
+    pub hash_threads: usize,
+    pub hash_queue: usize,
 }
 
 pub struct Auth {
@@ -136,6 +90,8 @@ pub struct Auth {
     /// Last use per key, flushed to the database periodically.
     key_usage: DashMap<Uuid, DateTime<Utc>>,
     pub throttle: LoginThrottle,
+    /// Every argon2 run (registration, login, password change) goes through here.
+    pub passwords: PasswordPool,
 }
 
 impl Auth {
@@ -153,6 +109,7 @@ impl Auth {
             decoding: DecodingKey::from_secret(secret.bytes()),
             validation,
             throttle: LoginThrottle::new(settings.throttle),
+            passwords: PasswordPool::new(settings.hash_threads, settings.hash_queue),
             settings,
             users: DashMap::new(),
             keys: DashMap::new(),
@@ -391,17 +348,20 @@ impl Auth {
         Err(ApiError::NotAuthenticated)
     }
 
-    /// Login throttling: `Err(429)` while locked out.
-    pub fn check_login(&self, username: &str, address: IpAddr) -> Result<(), ApiError> {
+    /// Reserves a login attempt under the throttle before any password is checked:
+    /// 429 with `Retry-After` while a limit is reached (attempts in flight count), 503
+    /// while the throttle tracks as many keys as it may.
+    pub fn begin_login(&self, username: &str, address: IpAddr) -> Result<Attempt<'_>, ApiError> {
         self.throttle
-            .check(username, address, self.now())
-            .map_err(|wait| ApiError::TooManyRequests {
-                retry_after: wait.as_secs().max(1),
+            .reserve(username, address, self.now())
+            .map_err(|refusal| match refusal {
+                Refusal::Locked(wait) => ApiError::TooManyRequests {
+                    retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+                },
+                Refusal::Full => ApiError::Unavailable(
+                    "Too many login attempts in progress; retry shortly".into(),
+                ),
             })
-    }
-
-    pub fn login_failed(&self, username: &str, address: IpAddr) {
-        self.throttle.record_failure(username, address, self.now());
     }
 }
 

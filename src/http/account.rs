@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::public::{Password, RefreshBody};
 use super::views::local;
 use crate::app::AppState;
-use crate::auth::{AuthUser, hash_password, verify_password};
+use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::{Json, Path};
 use crate::storage::{ApiKeyRecord, ReservationQuery};
@@ -54,7 +54,12 @@ async fn confirm_password(
         .find_user(user.id)
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    if verify_password(password, Some(record.password_hash)).await? {
+    if state
+        .auth
+        .passwords
+        .verify(password, Some(record.password_hash))
+        .await?
+    {
         Ok(())
     } else {
         Err(ApiError::Forbidden("Current password is incorrect".into()))
@@ -76,7 +81,7 @@ async fn change_password(
 ) -> Result<Json<Value>, ApiError> {
     let new = Password::parse(body.new_password)?;
     confirm_password(&state, &user, body.current_password).await?;
-    let hash = hash_password(new.0).await?;
+    let hash = state.auth.passwords.hash(new.0).await?;
     state
         .db
         .reset_credentials(user.id, Some(&hash), false, Utc::now())

@@ -276,6 +276,28 @@ async fn render(
         );
     }
 
+    out.push_str("# HELP pica_password_hashes_total argon2 runs done: registrations, logins (unknown usernames included), password changes.\n");
+    out.push_str("# TYPE pica_password_hashes_total counter\n");
+    let _ = writeln!(
+        out,
+        "pica_password_hashes_total {}",
+        state.auth.passwords.runs()
+    );
+    out.push_str("# HELP pica_password_hash_refused_total Requests answered 503 because every hashing thread was busy and the queue full.\n");
+    out.push_str("# TYPE pica_password_hash_refused_total counter\n");
+    let _ = writeln!(
+        out,
+        "pica_password_hash_refused_total {}",
+        state.auth.passwords.refused()
+    );
+    out.push_str("# HELP pica_login_throttle_keys Keys (username and address, address, username) the login throttle tracks now.\n");
+    out.push_str("# TYPE pica_login_throttle_keys gauge\n");
+    let _ = writeln!(
+        out,
+        "pica_login_throttle_keys {}",
+        state.auth.throttle.tracked()
+    );
+
     out.push_str("# HELP pica_database_info The database backend in use.\n");
     out.push_str("# TYPE pica_database_info gauge\n");
     let _ = writeln!(

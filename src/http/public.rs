@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tracing::{info, instrument};
 
 use crate::app::AppState;
-use crate::auth::{TokenPair, hash_password, verify_password};
+use crate::auth::TokenPair;
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::storage::{DbError, NewUser, Role};
@@ -135,7 +135,7 @@ async fn register(
     let username = Username::parse(&body.username)?;
     let email = Email::parse(&body.email)?;
     let password = Password::parse(body.password)?;
-    let hash = hash_password(password.0).await?;
+    let hash = state.auth.passwords.hash(password.0).await?;
     let user = NewUser {
         username: &username.0,
         email: &email.0,
@@ -163,8 +163,9 @@ struct Login {
     password: String,
 }
 
-/// Checks the password and issues tokens. Failed attempts are counted per username and
-/// per client address; past the limit, 429 with `Retry-After` before any hashing.
+/// Checks the password and issues tokens. Each attempt first reserves its place under
+/// the throttle (per username and address, per address, per username from anywhere);
+/// past a limit, 429 with `Retry-After` before any hashing.
 #[instrument(skip_all, fields(username = %body.username, client = %client.ip()))]
 async fn login(
     State(state): State<AppState>,
@@ -174,21 +175,32 @@ async fn login(
     if body.username.len() > 64 || body.password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-    state.auth.check_login(&body.username, client.ip())?;
-    let user = state.db.find_user_by_name(&body.username).await?;
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let Some(user) = user else {
-        verify_password(body.password, None).await?;
-        state.auth.login_failed(&body.username, client.ip());
-        info!("login refused");
-        return Err(ApiError::InvalidCredentials);
-    };
-    if !verify_password(body.password, hash).await? {
-        state.auth.login_failed(&body.username, client.ip());
-        info!("login refused");
-        return Err(ApiError::InvalidCredentials);
+    let attempt = state.auth.begin_login(&body.username, client.ip())?;
+    let checked = async {
+        let user = state.db.find_user_by_name(&body.username).await?;
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        // An unknown username costs the same argon2 run as a wrong password.
+        let ok = state.auth.passwords.verify(body.password, hash).await?;
+        Ok::<_, ApiError>(user.filter(|_| ok))
     }
-    state.auth.throttle.record_success(&body.username);
+    .await;
+    let user = match checked {
+        Ok(Some(user)) => {
+            attempt.succeeded();
+            user
+        }
+        Ok(None) => {
+            attempt.failed();
+            info!("login refused");
+            return Err(ApiError::InvalidCredentials);
+        }
+        Err(err) => {
+            // No answer about the password was reached (hashing pool full, database
+            // down): the attempt is given back.
+            attempt.refund();
+            return Err(err);
+        }
+    };
     Ok(Json(state.auth.issue(user.id, user.token_version).await?))
 }
 
