@@ -246,7 +246,14 @@ fn router(state: AppState) -> Router {
         // Outside the timeout and panic layers, so their 503/500 answers are counted too.
         .layer(http::metrics::MetricsLayer::new())
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            // 5xx answers are not logged here as errors: a 503 from load shedding is the
+            // server working as meant (and logging each would add load when it is
+            // already too high); real internal errors are logged where they happen.
+            TraceLayer::new_for_http()
+                .on_failure(
+                    tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+                )
+                .make_span_with(|req: &Request<_>| {
                 let id = req
                     .headers()
                     .get("x-request-id")
