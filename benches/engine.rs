@@ -259,7 +259,6 @@ fn batch(n: usize, user: i64, next: &AtomicI64, base_day: i64) -> Vec<Change> {
             let iv = interval(base_day + slot / 28, slot % 28, slot % 28 + 1);
             Change::CreateReservation {
                 reservation: reservation(user, seat(s), iv),
-                idempotency_key: None,
             }
         })
         .collect()
@@ -315,15 +314,11 @@ fn uow_commit(c: &mut Criterion) {
 async fn row_by_row(pool: &sqlx::SqlitePool, changes: &[Change]) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for change in changes {
-        if let Change::CreateReservation {
-            reservation: r,
-            idempotency_key,
-        } = change
-        {
+        if let Change::CreateReservation { reservation: r } = change {
             sqlx::query(
                 "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
-                 status, created_at, updated_at, idempotency_key) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 status, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(r.id)
             .bind(r.user_id)
@@ -334,7 +329,6 @@ async fn row_by_row(pool: &sqlx::SqlitePool, changes: &[Change]) -> Result<(), s
             .bind(r.status.as_str())
             .bind(r.created_at.timestamp_micros())
             .bind(r.created_at.timestamp_micros())
-            .bind(idempotency_key.as_deref())
             .execute(&mut *tx)
             .await?;
         }

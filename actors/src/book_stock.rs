@@ -29,7 +29,7 @@ use crate::domain::{
 use crate::engine::{Engine, unwrap_call};
 use crate::error::EngineError;
 use crate::notifier::NotifierMsg;
-use crate::storage::{Change, Storage};
+use crate::storage::{Change, Created, IdempotencyTag, Storage};
 use crate::unit_of_work::{CommitError, Intent, Outcome, UowMsg};
 
 pub use crate::book_state::{BookQuery, BookState, BookView, OpId};
@@ -52,6 +52,7 @@ pub enum BookMsg {
         user_id: UserId,
         book_id: BookId,
         copies: u32,
+        idempotency: Option<IdempotencyTag>,
         reply: Reply<BookReservation>,
     },
     /// Cancel (by its owner: `user_id` set), pick up or expire (`user_id` is `None`).
@@ -165,8 +166,9 @@ impl Actor for BookStockActor {
                 user_id,
                 book_id,
                 copies,
+                idempotency,
                 reply,
-            } => reserve(&myself, state, user_id, book_id, copies, reply),
+            } => reserve(&myself, state, user_id, book_id, copies, idempotency, reply),
             BookMsg::ChangeStatus {
                 id,
                 user_id,
@@ -283,6 +285,7 @@ fn reserve(
     user_id: UserId,
     book_id: BookId,
     copies: u32,
+    idempotency: Option<IdempotencyTag>,
     reply: Reply<BookReservation>,
 ) {
     if let Err(refusal) = state.books.check_reserve(book_id, copies) {
@@ -293,9 +296,14 @@ fn reserve(
     state.books.apply_reserve(reservation.clone());
     let me = myself.clone();
     let intent = Intent {
-        changes: vec![Change::CreateBookReservation {
+        changes: std::iter::once(Change::CreateBookReservation {
             reservation: reservation.clone(),
-        }],
+        })
+        .chain(Change::record(
+            idempotency,
+            Created::BookReservation(reservation.id),
+        ))
+        .collect(),
         events: vec![DomainEvent::BookReservationCreated {
             reservation: reservation.clone(),
         }],
@@ -432,11 +440,13 @@ impl Engine {
         user_id: UserId,
         book_id: BookId,
         copies: u32,
+        idempotency: Option<IdempotencyTag>,
     ) -> Result<BookReservation, EngineError> {
         self.call_books(|reply| BookMsg::Reserve {
             user_id,
             book_id,
             copies,
+            idempotency,
             reply,
         })
         .await?

@@ -45,7 +45,7 @@ use crate::domain::{
 };
 use crate::engine::{Engine, unwrap_call};
 use crate::error::EngineError;
-use crate::storage::Change;
+use crate::storage::{Change, Created, IdempotencyTag};
 use crate::unit_of_work::{Intent, Outcome};
 use crate::user_ledger::UserLedger;
 use crate::zone::{Reply, ZoneActorState, ZoneMsg};
@@ -56,6 +56,8 @@ pub struct BundleRequest {
     pub seat: ReserveRequest,
     pub book_id: BookId,
     pub copies: u32,
+    /// Recorded with both parts, so a retry finds them.
+    pub idempotency: Option<IdempotencyTag>,
 }
 
 /// Both parts, committed.
@@ -156,7 +158,7 @@ impl Drop for BundleGuard {
 
 /// Both parts prepared, on their way to the unit of work (engine → book actor → zone).
 pub struct SealedBundle {
-    idempotency_key: Option<String>,
+    idempotency: Option<IdempotencyTag>,
     guard: BundleGuard,
 }
 
@@ -170,15 +172,23 @@ impl SealedBundle {
         let book = self.guard.book.clone();
         let guard = self.guard;
         Intent {
-            changes: vec![
+            changes: [
                 Change::CreateReservation {
                     reservation: seat.clone(),
-                    idempotency_key: self.idempotency_key,
                 },
                 Change::CreateBookReservation {
                     reservation: book.clone(),
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(Change::record(
+                self.idempotency,
+                Created::Bundle {
+                    seat: seat.id,
+                    book: book.id,
+                },
+            ))
+            .collect(),
             events: vec![
                 DomainEvent::ReservationCreated { reservation: seat },
                 DomainEvent::BookReservationCreated { reservation: book },
@@ -345,7 +355,7 @@ impl Engine {
         let ttl = self.config().prepare_timeout;
         let seat_id = Uuid::now_v7();
         let user_id = request.seat.user_id;
-        let idempotency_key = request.seat.idempotency_key.clone();
+        let idempotency = request.idempotency;
 
         // Phase one: both parts decide and hold, in parallel.
         let (seat, book) = tokio::join!(
@@ -390,7 +400,7 @@ impl Engine {
         let ledger = self.shared_ledger();
         let sealed = |reply| {
             BookMsg::CommitBundle(SealedBundle {
-                idempotency_key,
+                idempotency,
                 guard: BundleGuard {
                     zone: zone.clone(),
                     books: books.clone(),

@@ -164,7 +164,8 @@ pub struct ReserveRequest {
     pub user_id: UserId,
     pub seat: SeatNumber,
     pub interval: Interval,
-    pub idempotency_key: Option<String>,
+    /// Recorded with the reservation, so a retry finds it.
+    pub idempotency_key: Option<crate::storage::IdempotencyTag>,
 }
 
 /// A committed change, as announced to subscribers.

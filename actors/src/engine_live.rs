@@ -36,10 +36,12 @@ impl Engine {
         zone: &ZoneId,
         user_id: UserId,
         interval: Interval,
+        idempotency: Option<crate::storage::IdempotencyTag>,
     ) -> Result<WaitlistEntry, EngineError> {
         self.call(zone, |reply| ZoneMsg::JoinWaitlist {
             user_id,
             interval,
+            idempotency,
             reply,
         })
         .await?

@@ -40,5 +40,5 @@ pub use domain::*;
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
 pub use lifecycle::LifecycleConfig;
-pub use storage::{Change, Storage, StorageError};
+pub use storage::{Change, Created, IdempotencyTag, Storage, StorageError};
 pub use waitlist::{Hold, WaitStatus, WaitlistEntry, WaitlistId};

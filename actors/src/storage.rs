@@ -6,15 +6,43 @@ use thiserror::Error;
 
 use crate::domain::{
     Book, BookId, BookReservation, BookReservationId, BookReservationStatus, Reservation,
-    ReservationId, ReservationStatus, SeatLayout, SeatNumber, SeatService, ZoneId, ZoneLayout,
+    ReservationId, ReservationStatus, SeatLayout, SeatNumber, SeatService, UserId, ZoneId,
+    ZoneLayout,
 };
+use crate::waitlist::WaitlistId;
+
+/// A client's `Idempotency-Key` on a creating request. It is committed in the same
+/// transaction as what the request created, so a retry finds it exactly when the
+/// creation happened, even after a restart, and never when it did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyTag {
+    pub user_id: UserId,
+    /// What the key was given to (the endpoint): the same key on two endpoints is two
+    /// keys.
+    pub scope: String,
+    pub key: String,
+    /// Digest of the request's body; a retry with another body is refused.
+    pub fingerprint: String,
+}
+
+/// What a request carrying an idempotency key created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Reservation(ReservationId),
+    BookReservation(BookReservationId),
+    Bundle {
+        seat: ReservationId,
+        book: BookReservationId,
+    },
+    WaitlistEntry(WaitlistId),
+    ApiKey(uuid::Uuid),
+}
 
 /// One write inside a unit of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     CreateReservation {
         reservation: Reservation,
-        idempotency_key: Option<String>,
     },
     /// Moves a reservation from `from` to `to`; the storage refuses it unless the row is
     /// still in `from` (a second wall behind the actor's decision).
@@ -25,7 +53,10 @@ pub enum Change {
         at: DateTime<Utc>,
     },
     /// A new seat at the end of a zone (admin).
-    AddSeat { zone: ZoneId, seat: SeatLayout },
+    AddSeat {
+        zone: ZoneId,
+        seat: SeatLayout,
+    },
     /// Puts a seat in or out of service (admin).
     SetSeatService {
         seat: SeatNumber,
@@ -33,7 +64,9 @@ pub enum Change {
     },
     /// Inserts a `reserved` book reservation and adds its copies to the book's
     /// `reserved_copies` (the database's CHECK refuses more than the total).
-    CreateBookReservation { reservation: BookReservation },
+    CreateBookReservation {
+        reservation: BookReservation,
+    },
     /// Moves a book reservation from `from` to `to` (compare-and-set) and releases its
     /// copies when it stops being `reserved`; a pick-up also takes them off the total.
     SetBookReservationStatus {
@@ -45,7 +78,11 @@ pub enum Change {
         at: DateTime<Utc>,
     },
     /// Sets a book's total copies (compare-and-set on `from`).
-    SetBookTotal { book_id: BookId, from: u32, to: u32 },
+    SetBookTotal {
+        book_id: BookId,
+        from: u32,
+        to: u32,
+    },
     /// Check-out: moves a reservation from `from` to `to` (compare-and-set) and cuts
     /// its end to `ends_at`.
     EndReservation {
@@ -66,6 +103,19 @@ pub enum Change {
         from: crate::waitlist::WaitStatus,
         at: DateTime<Utc>,
     },
+    /// Remembers an idempotency key with what its request created (in the same
+    /// transaction, which the storage refuses if the key is already taken).
+    RecordIdempotency {
+        tag: IdempotencyTag,
+        created: Created,
+    },
+}
+
+impl Change {
+    /// The change recording `tag`, if there is one.
+    pub fn record(tag: Option<IdempotencyTag>, created: Created) -> Option<Change> {
+        tag.map(|tag| Change::RecordIdempotency { tag, created })
+    }
 }
 
 #[derive(Debug, Clone, Error)]

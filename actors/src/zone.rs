@@ -20,7 +20,7 @@ use crate::domain::{
     SeatNumber, SeatService, UserId, ZoneId,
 };
 use crate::error::EngineError;
-use crate::storage::{Change, Storage};
+use crate::storage::{Change, Created, IdempotencyTag, Storage};
 use crate::unit_of_work::{CommitError, Intent, Outcome, UowMsg};
 use crate::user_ledger::UserLedger;
 use crate::zone_state::{SeatView, ZoneState};
@@ -126,6 +126,7 @@ pub enum ZoneMsg {
     JoinWaitlist {
         user_id: UserId,
         interval: Interval,
+        idempotency: Option<IdempotencyTag>,
         reply: Reply<crate::waitlist::WaitlistEntry>,
     },
     LeaveWaitlist {
@@ -332,8 +333,16 @@ impl Actor for ZoneActor {
             ZoneMsg::JoinWaitlist {
                 user_id,
                 interval,
+                idempotency,
                 reply,
-            } => crate::zone_live::join_waitlist(&myself, state, user_id, interval, reply),
+            } => crate::zone_live::join_waitlist(
+                &myself,
+                state,
+                user_id,
+                interval,
+                idempotency,
+                reply,
+            ),
             ZoneMsg::LeaveWaitlist { id, user_id, reply } => {
                 crate::zone_live::leave_waitlist(&myself, state, id, user_id, reply)
             }
@@ -393,10 +402,14 @@ fn reserve(
     let ledger = state.ledger.clone();
     let decided = reservation.clone();
     let intent = Intent {
-        changes: vec![Change::CreateReservation {
+        changes: std::iter::once(Change::CreateReservation {
             reservation: reservation.clone(),
-            idempotency_key: request.idempotency_key,
-        }],
+        })
+        .chain(Change::record(
+            request.idempotency_key,
+            Created::Reservation(reservation.id),
+        ))
+        .collect(),
         events: vec![DomainEvent::ReservationCreated {
             reservation: reservation.clone(),
         }],

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::domain::{DomainEvent, Interval, Reservation, ReservationId, ReservationStatus, UserId};
 use crate::error::EngineError;
 use crate::lifecycle::{CheckInRefusal, LifecycleConfig};
-use crate::storage::Change;
+use crate::storage::{Change, Created, IdempotencyTag};
 use crate::unit_of_work::{Intent, Outcome};
 use crate::waitlist::{Hold, WaitStatus, WaitlistEntry, WaitlistId};
 use crate::zone::{Reply, ZoneActorState, ZoneMsg, commit_refusal, submit, submit_status_change};
@@ -181,6 +181,7 @@ pub(crate) fn join_waitlist(
     state: &mut ZoneActorState,
     user_id: UserId,
     interval: Interval,
+    idempotency: Option<IdempotencyTag>,
     reply: Reply<WaitlistEntry>,
 ) {
     let now = state.clock.now().trunc_subsecs(6);
@@ -205,9 +206,11 @@ pub(crate) fn join_waitlist(
     submit(
         &state.uow,
         Intent {
-            changes: vec![Change::CreateWaitlistEntry {
+            changes: std::iter::once(Change::CreateWaitlistEntry {
                 entry: entry.clone(),
-            }],
+            })
+            .chain(Change::record(idempotency, Created::WaitlistEntry(id)))
+            .collect(),
             events: vec![DomainEvent::WaitlistUpdated {
                 entry: entry.clone(),
                 from: None,
@@ -420,7 +423,6 @@ pub(crate) fn confirm_hold(
             changes: vec![
                 Change::CreateReservation {
                     reservation: reservation.clone(),
-                    idempotency_key: None,
                 },
                 Change::UpdateWaitlistEntry {
                     entry: after.clone(),

@@ -278,6 +278,7 @@ impl Auth {
         user: UserId,
         name: String,
         expires_at: Option<DateTime<Utc>>,
+        idempotency: Option<&pica_actors::IdempotencyTag>,
     ) -> Result<(ApiKeyRecord, String), ApiError> {
         let key = secrets::generate(secrets::API_KEY_PREFIX);
         let record = ApiKeyRecord {
@@ -291,7 +292,7 @@ impl Auth {
             revoked: false,
         };
         self.db
-            .create_api_key(&record, &secrets::digest(&key))
+            .create_api_key(&record, &secrets::digest(&key), idempotency)
             .await?;
         Ok((record, key))
     }

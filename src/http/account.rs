@@ -5,12 +5,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use chrono::{DateTime, Utc};
-use pica_actors::ReservationStatus;
+use pica_actors::{Created, IdempotencyTag, ReservationStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
+use super::idempotency::{Keyed, lost, once};
 use super::public::{Password, RefreshBody};
 use super::views::local;
 use crate::app::AppState;
@@ -194,48 +195,84 @@ impl KeyView {
 
 const MAX_KEYS: usize = 20;
 
+/// The scope of idempotency keys on `POST /api/secure/api-keys`.
+const KEYS_SCOPE: &str = "api-keys";
+
 /// Creates an API key; the key itself is in this answer only.
+///
+/// With an `Idempotency-Key`, a retry does not create a second key, but neither can it
+/// show the secret again: only its hash is stored, and keeping the secret to replay it
+/// would turn the database (and its backups) into a store of working credentials. So a
+/// retry answers 409 with the first key's id, name and prefix (and whether it has been
+/// revoked since): a client that lost the secret revokes that key and creates a new one.
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn create_key(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(body): Json<CreateKey>,
+    Keyed { body, key }: Keyed<CreateKey>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let name = body
-        .name
-        .unwrap_or_else(|| "default".into())
-        .trim()
-        .to_string();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(ApiError::Unprocessable(
-            "name must be 1-64 printable characters".into(),
-        ));
-    }
-    let expires_at = body
-        .expires_at
-        .map(|raw| {
-            DateTime::parse_from_rfc3339(raw.trim())
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| ApiError::Unprocessable("expires_at must be an RFC 3339 time".into()))
-        })
-        .transpose()?;
-    if expires_at.is_some_and(|t| t <= state.engine.clock().now()) {
-        return Err(ApiError::Unprocessable(
-            "expires_at must be in the future".into(),
-        ));
-    }
-    if state.db.api_keys_of(user.id).await?.len() >= MAX_KEYS {
-        return Err(ApiError::Conflict {
-            detail: format!("You already have {MAX_KEYS} API keys; revoke one first"),
-            conflict: None,
-        });
-    }
-    let (record, key) = state.auth.create_api_key(user.id, name, expires_at).await?;
-    info!(key_id = %record.id, "API key created");
-    let mut view = serde_json::to_value(KeyView::new(&record, state.settings.calendar.timezone))
-        .map_err(anyhow::Error::from)?;
-    view["key"] = json!(key);
-    Ok((StatusCode::CREATED, Json(view)))
+    let tz = state.settings.calendar.timezone;
+    let tag = key.map(|k| k.tag(user.id, KEYS_SCOPE));
+    let replay = async |created| {
+        let Created::ApiKey(id) = created else {
+            return Err(lost());
+        };
+        let first = state.db.api_key(user.id, id).await?.ok_or_else(lost)?;
+        let mut view =
+            serde_json::to_value(KeyView::new(&first, tz)).map_err(anyhow::Error::from)?;
+        view["revoked"] = json!(first.revoked);
+        Ok((
+            StatusCode::CONFLICT,
+            Json(json!({
+                "detail": "An API key was already created with this Idempotency-Key; its secret \
+                           was shown only once. If it was lost, revoke this key and create a new one",
+                "api_key": view,
+            })),
+        ))
+    };
+    let create = async |tag: Option<IdempotencyTag>| {
+        let name = body
+            .name
+            .unwrap_or_else(|| "default".into())
+            .trim()
+            .to_string();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(ApiError::Unprocessable(
+                "name must be 1-64 printable characters".into(),
+            ));
+        }
+        let expires_at = body
+            .expires_at
+            .map(|raw| {
+                DateTime::parse_from_rfc3339(raw.trim())
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        ApiError::Unprocessable("expires_at must be an RFC 3339 time".into())
+                    })
+            })
+            .transpose()?;
+        if expires_at.is_some_and(|t| t <= state.engine.clock().now()) {
+            return Err(ApiError::Unprocessable(
+                "expires_at must be in the future".into(),
+            ));
+        }
+        if state.db.api_keys_of(user.id).await?.len() >= MAX_KEYS {
+            return Err(ApiError::Conflict {
+                detail: format!("You already have {MAX_KEYS} API keys; revoke one first"),
+                conflict: None,
+            });
+        }
+        let (record, key) = state
+            .auth
+            .create_api_key(user.id, name, expires_at, tag.as_ref())
+            .await?;
+        info!(key_id = %record.id, "API key created");
+        let mut view =
+            serde_json::to_value(KeyView::new(&record, tz)).map_err(anyhow::Error::from)?;
+        view["key"] = json!(key);
+        Ok((StatusCode::CREATED, Json(view)))
+    };
+    once(&state, tag, replay, create).await
 }
 
 async fn list_keys(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {

@@ -7,12 +7,13 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono_tz::Tz;
 use pica_actors::{
-    BookCondition, BookId, BookQuery, BookReservation, BookReservationStatus, BookView,
+    BookCondition, BookId, BookQuery, BookReservation, BookReservationStatus, BookView, Created,
 };
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 use uuid::Uuid;
 
+use super::idempotency::{Keyed, lost, once};
 use super::paging::{ListQuery, Page, page_limit, status_filter, uuid_cursor};
 use super::views::local;
 use crate::app::AppState;
@@ -33,6 +34,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/secure/my-book-reservations", get(mine))
         .route("/api/admin/book-reservations/{id}/pick-up", post(pick_up))
 }
+
+/// The scope of idempotency keys on `POST /api/secure/book-reservations`.
+const SCOPE: &str = "book-reservations";
 
 /// Most copies one reservation may hold.
 pub const MAX_COPIES: u32 = 20;
@@ -197,21 +201,33 @@ impl BookRequest {
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(body): Json<BookRequest>,
+    Keyed { body, key }: Keyed<BookRequest>,
 ) -> Result<(StatusCode, Json<BookReservationJson>), ApiError> {
-    let copies = body.copies()?;
-    let reservation = state
-        .engine
-        .reserve_book(user.id, body.book_id, copies)
-        .await?;
-    info!(reservation = %reservation.id, book = reservation.book_id, copies, "book reserved");
-    Ok((
-        StatusCode::CREATED,
-        Json(BookReservationJson::new(
-            &reservation,
-            state.settings.calendar.timezone,
-        )),
-    ))
+    let tz = state.settings.calendar.timezone;
+    let tag = key.map(|k| k.tag(user.id, SCOPE));
+    let replay = async |created| match created {
+        Created::BookReservation(id) => {
+            let first = state.db.book_reservation(id).await?.ok_or_else(lost)?;
+            Ok((
+                StatusCode::CREATED,
+                Json(BookReservationJson::new(&first, tz)),
+            ))
+        }
+        _ => Err(lost()),
+    };
+    let reserve = async |tag| {
+        let copies = body.copies()?;
+        let reservation = state
+            .engine
+            .reserve_book(user.id, body.book_id, copies, tag)
+            .await?;
+        info!(reservation = %reservation.id, book = reservation.book_id, copies, "book reserved");
+        Ok((
+            StatusCode::CREATED,
+            Json(BookReservationJson::new(&reservation, tz)),
+        ))
+    };
+    once(&state, tag, replay, reserve).await
 }
 
 fn reservation_not_found() -> ApiError {

@@ -1,24 +1,32 @@
 //! Bundles: a seat and book copies booked together, all or nothing
 //! (`POST /api/secure/bundles`). The engine runs the two-phase protocol; this edge only
-//! validates and names the failing part in the answer.
+//! validates, names the failing part in the answer, and honours `Idempotency-Key` (a
+//! retry of a bundle that committed gets both parts back, it does not book again).
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use pica_actors::{BundleError, BundlePart, BundleRequest, ReserveRequest};
+use chrono_tz::Tz;
+use pica_actors::{
+    BookReservation, BundleError, BundlePart, BundleRequest, Created, Reservation, ReserveRequest,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{info, instrument};
 
 use super::books::{BookRequest, BookReservationJson};
+use super::idempotency::{Keyed, lost, once};
 use super::reservations::seat_number;
 use super::views::ReservationView;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::Json;
+
+/// The endpoint's scope for idempotency keys.
+const SCOPE: &str = "bundles";
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/secure/bundles", post(create))
@@ -70,38 +78,73 @@ fn in_part(part: BundlePart, err: ApiError) -> Response {
     response
 }
 
+/// An answer that is not a new bundle: an error naming its part, or a refused key.
+struct Failed(Response);
+
+impl From<ApiError> for Failed {
+    fn from(err: ApiError) -> Self {
+        Failed(err.into_response())
+    }
+}
+
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(body): Json<CreateBundle>,
+    Keyed { body, key }: Keyed<CreateBundle>,
 ) -> Response {
     let tz = state.settings.calendar.timezone;
-    // Validate both parts before anything is held.
-    let seat = match seat_request(&state, &user, body.seat) {
-        Ok(seat) => seat,
-        Err(err) => return in_part(BundlePart::Seat, err),
+    let tag = key.map(|k| k.tag(user.id, SCOPE));
+    let replay = async |created| -> Result<Response, Failed> {
+        let Created::Bundle { seat, book } = created else {
+            return Err(lost().into());
+        };
+        let seat = state.db.reservation(seat).await.map_err(ApiError::from)?;
+        let book = state
+            .db
+            .book_reservation(book)
+            .await
+            .map_err(ApiError::from)?;
+        let (Some(seat), Some(book)) = (seat, book) else {
+            return Err(lost().into());
+        };
+        Ok(created_answer(&seat, &book, tz))
     };
-    let copies = match body.book.copies() {
-        Ok(copies) => copies,
-        Err(err) => return in_part(BundlePart::Book, err),
-    };
-    let request = BundleRequest {
-        seat,
-        book_id: body.book.book_id,
-        copies,
-    };
-    match state.engine.reserve_bundle(request).await {
-        Ok(bundle) => {
-            info!(seat_reservation = %bundle.seat.id, book_reservation = %bundle.book.id, "bundle booked");
-            let json = BundleJson {
-                seat_reservation: ReservationView::new(&bundle.seat, tz),
-                book_reservation: BookReservationJson::new(&bundle.book, tz),
-            };
-            (StatusCode::CREATED, Json(json)).into_response()
+    let book = async |tag| -> Result<Response, Failed> {
+        // Validate both parts before anything is held.
+        let seat = seat_request(&state, &user, body.seat)
+            .map_err(|e| Failed(in_part(BundlePart::Seat, e)))?;
+        let copies = body
+            .book
+            .copies()
+            .map_err(|e| Failed(in_part(BundlePart::Book, e)))?;
+        let request = BundleRequest {
+            seat,
+            book_id: body.book.book_id,
+            copies,
+            idempotency: tag,
+        };
+        match state.engine.reserve_bundle(request).await {
+            Ok(bundle) => {
+                info!(seat_reservation = %bundle.seat.id, book_reservation = %bundle.book.id, "bundle booked");
+                Ok(created_answer(&bundle.seat, &bundle.book, tz))
+            }
+            Err(BundleError { part, error }) => {
+                Err(Failed(in_part(part, ApiError::engine(error, tz))))
+            }
         }
-        Err(BundleError { part, error }) => in_part(part, ApiError::engine(error, tz)),
+    };
+    match once(&state, tag, replay, book).await {
+        Ok(answer) | Err(Failed(answer)) => answer,
     }
+}
+
+fn created_answer(seat: &Reservation, book: &BookReservation, tz: Tz) -> Response {
+    let json = BundleJson {
+        seat_reservation: ReservationView::new(seat, tz),
+        book_reservation: BookReservationJson::new(book, tz),
+    };
+    (StatusCode::CREATED, Json(json)).into_response()
 }
 
 fn seat_request(

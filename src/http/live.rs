@@ -11,11 +11,14 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
-use pica_actors::{Reservation, ReservationStatus, WaitStatus, WaitlistEntry, WaitlistId, ZoneId};
+use pica_actors::{
+    Created, Reservation, ReservationStatus, WaitStatus, WaitlistEntry, WaitlistId, ZoneId,
+};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 use uuid::Uuid;
 
+use super::idempotency::{Keyed, lost, once};
 use super::paging::{ListQuery, Page, page_limit, status_filter, uuid_cursor};
 use super::views::{ReservationView, local};
 use crate::app::AppState;
@@ -145,6 +148,9 @@ async fn check_out(
     Ok(Json(ReservationView::new(&done, tz)))
 }
 
+/// The scope of idempotency keys on `POST /api/secure/waitlist`.
+const WAITLIST_SCOPE: &str = "waitlist";
+
 #[derive(Deserialize)]
 struct JoinWaitlist {
     zone: String,
@@ -195,25 +201,36 @@ impl WaitlistView {
 async fn join(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(body): Json<JoinWaitlist>,
+    Keyed { body, key }: Keyed<JoinWaitlist>,
 ) -> Result<(StatusCode, Json<WaitlistView>), ApiError> {
-    let zone = ZoneId(body.zone.trim().to_string());
-    if !state.engine.has_zone(&zone) {
-        return Err(ApiError::NotFound(format!(
-            "Zone '{}' does not exist",
-            zone.0
-        )));
-    }
     let calendar = &state.settings.calendar;
-    let interval = calendar.explicit(&body.start, &body.end, state.engine.clock().now())?;
     let tz = calendar.timezone;
-    let entry = state
-        .engine
-        .join_waitlist(&zone, user.id, interval)
-        .await
-        .map_err(|e| ApiError::engine(e, tz))?;
-    info!(entry = %entry.id, zone = %zone, "joined the waitlist");
-    Ok((StatusCode::CREATED, Json(WaitlistView::new(&entry, tz))))
+    let tag = key.map(|k| k.tag(user.id, WAITLIST_SCOPE));
+    let replay = async |created| match created {
+        Created::WaitlistEntry(id) => {
+            let first = state.db.waitlist_entry(id).await?.ok_or_else(lost)?;
+            Ok((StatusCode::CREATED, Json(WaitlistView::new(&first, tz))))
+        }
+        _ => Err(lost()),
+    };
+    let join = async |tag| {
+        let zone = ZoneId(body.zone.trim().to_string());
+        if !state.engine.has_zone(&zone) {
+            return Err(ApiError::NotFound(format!(
+                "Zone '{}' does not exist",
+                zone.0
+            )));
+        }
+        let interval = calendar.explicit(&body.start, &body.end, state.engine.clock().now())?;
+        let entry = state
+            .engine
+            .join_waitlist(&zone, user.id, interval, tag)
+            .await
+            .map_err(|e| ApiError::engine(e, tz))?;
+        info!(entry = %entry.id, zone = %zone, "joined the waitlist");
+        Ok((StatusCode::CREATED, Json(WaitlistView::new(&entry, tz))))
+    };
+    once(&state, tag, replay, join).await
 }
 
 /// The caller's waitlist entries (with their holds), newest first.

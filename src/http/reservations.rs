@@ -1,19 +1,17 @@
 //! Secure reservation endpoints: create (two body forms, idempotent), list mine, read,
 //! cancel.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
-use dashmap::DashMap;
-use pica_actors::{ReservationStatus, ReserveRequest, SeatNumber, UserId};
+use pica_actors::{Created, ReservationStatus, ReserveRequest, SeatNumber};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{debug, instrument};
 use uuid::Uuid;
 
+use super::idempotency::{Keyed, lost, once};
 use super::paging::{ListQuery, Page, page_limit, status_filter, uuid_cursor};
 use super::views::ReservationView;
 use crate::app::AppState;
@@ -33,6 +31,9 @@ pub fn router() -> Router<AppState> {
 async fn secure_index(user: AuthUser) -> Json<Value> {
     Json(json!({ "message": "Secure endpoint accessed successfully!", "user": user }))
 }
+
+/// The endpoint's scope for idempotency keys.
+const SCOPE: &str = "reservations";
 
 /// Either `{seat_number, reservation_date}` or `{seat_number, start, end}`.
 #[derive(Deserialize)]
@@ -55,80 +56,40 @@ pub(super) fn seat_number(raw: &str) -> Result<SeatNumber, ApiError> {
     }
 }
 
-/// An `Idempotency-Key`: 1-255 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
-    key.map(|k| Some(k.to_string())).ok_or_else(|| {
-        ApiError::Rejected(
-            StatusCode::BAD_REQUEST,
-            "Idempotency-Key must be 1-255 visible ASCII characters".into(),
-        )
-    })
-}
-
-/// Serializes requests carrying the same (user, Idempotency-Key), so a retry racing
-/// its original waits for it and then finds its result.
-#[derive(Default)]
-pub struct IdempotencyLocks(DashMap<(UserId, String), Arc<tokio::sync::Mutex<()>>>);
-
-impl IdempotencyLocks {
-    async fn run<T>(&self, user: UserId, key: &str, work: impl Future<Output = T>) -> T {
-        let slot = (user, key.to_string());
-        let lock = self.0.entry(slot.clone()).or_default().clone();
-        let result = {
-            let _held = lock.lock().await;
-            work.await
-        };
-        drop(lock);
-        // Forget the lock once nobody else holds or waits for it.
-        self.0.remove_if(&slot, |_, l| Arc::strong_count(l) == 1);
-        result
-    }
-}
-
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
-    Json(body): Json<CreateReservation>,
+    Keyed { body, key }: Keyed<CreateReservation>,
 ) -> Result<(StatusCode, Json<ReservationView>), ApiError> {
-    let key = idempotency_key(&headers)?;
-    let seat = seat_number(&body.seat_number)?;
-    let now = state.engine.clock().now();
-    let calendar = &state.settings.calendar;
-    let interval = match (&body.reservation_date, &body.start, &body.end) {
-        (Some(date), None, None) => calendar.whole_day(date, now)?,
-        (None, Some(start), Some(end)) => calendar.explicit(start, end, now)?,
-        _ => {
-            return Err(ApiError::Unprocessable(
-                "give either `reservation_date` or both `start` and `end`".into(),
-            ));
+    let tz = state.settings.calendar.timezone;
+    let tag = key.map(|k| k.tag(user.id, SCOPE));
+    let replay = async |created| match created {
+        Created::Reservation(id) => {
+            let first = state.db.reservation(id).await?.ok_or_else(lost)?;
+            Ok((StatusCode::CREATED, Json(ReservationView::new(&first, tz))))
         }
+        _ => Err(lost()),
     };
-    let request = ReserveRequest {
-        user_id: user.id,
-        seat,
-        interval,
-        idempotency_key: key.clone(),
-    };
-    let tz = calendar.timezone;
-    let reserve = async {
-        if let Some(key) = &key
-            && let Some(first) = state
-                .db
-                .reservation_by_idempotency_key(user.id, key)
-                .await?
-        {
-            return Ok((StatusCode::CREATED, Json(ReservationView::new(&first, tz))));
-        }
+    let reserve = async |tag| {
+        let seat = seat_number(&body.seat_number)?;
+        let now = state.engine.clock().now();
+        let calendar = &state.settings.calendar;
+        let interval = match (&body.reservation_date, &body.start, &body.end) {
+            (Some(date), None, None) => calendar.whole_day(date, now)?,
+            (None, Some(start), Some(end)) => calendar.explicit(start, end, now)?,
+            _ => {
+                return Err(ApiError::Unprocessable(
+                    "give either `reservation_date` or both `start` and `end`".into(),
+                ));
+            }
+        };
+        let request = ReserveRequest {
+            user_id: user.id,
+            seat,
+            interval,
+            idempotency_key: tag,
+        };
         let reservation = state
             .engine
             .reserve(request)
@@ -140,10 +101,7 @@ async fn create(
             Json(ReservationView::new(&reservation, tz)),
         ))
     };
-    match &key {
-        Some(key) => state.idempotency.run(user.id, key, reserve).await,
-        None => reserve.await,
-    }
+    once(&state, tag, replay, reserve).await
 }
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {

@@ -2,7 +2,7 @@
 //! Both backends side by side; SQLite stamps are unix microseconds.
 
 use chrono::{DateTime, Utc};
-use pica_actors::UserId;
+use pica_actors::{Created, IdempotencyTag, UserId};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -131,9 +131,20 @@ impl Db {
         Ok(state.transpose()?)
     }
 
-    pub async fn create_api_key(&self, key: &ApiKeyRecord, hash: &[u8]) -> Result<(), DbError> {
+    /// Stores a new key, and `idempotency` (if any) in the same transaction.
+    pub async fn create_api_key(
+        &self,
+        key: &ApiKeyRecord,
+        hash: &[u8],
+        idempotency: Option<&IdempotencyTag>,
+    ) -> Result<(), DbError> {
+        let records: Vec<_> = idempotency
+            .map(|tag| (tag, Created::ApiKey(key.id)))
+            .into_iter()
+            .collect();
         match self {
             Db::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, expires_at) \
                      VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -145,10 +156,13 @@ impl Db {
                 .bind(hash)
                 .bind(us(key.created_at))
                 .bind(key.expires_at.map(us))
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+                super::idempotency::insert_sqlite(&mut tx, &records, key.created_at).await?;
+                tx.commit().await?;
             }
             Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, expires_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -160,11 +174,37 @@ impl Db {
                 .bind(hash)
                 .bind(key.created_at)
                 .bind(key.expires_at)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+                super::idempotency::insert_postgres(&mut tx, &records, key.created_at).await?;
+                tx.commit().await?;
             }
         }
         Ok(())
+    }
+
+    /// The user's key `id`, revoked or not.
+    pub async fn api_key(&self, user: UserId, id: Uuid) -> Result<Option<ApiKeyRecord>, DbError> {
+        Ok(match self {
+            Db::Sqlite(pool) => sqlx::query("SELECT * FROM api_keys WHERE id = ? AND user_id = ?")
+                .bind(id)
+                .bind(user)
+                .fetch_optional(pool)
+                .await?
+                .as_ref()
+                .map(key_from_sqlite)
+                .transpose()?,
+            Db::Postgres(pool) => {
+                sqlx::query("SELECT * FROM api_keys WHERE id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user)
+                    .fetch_optional(pool)
+                    .await?
+                    .as_ref()
+                    .map(key_from_pg)
+                    .transpose()?
+            }
+        })
     }
 
     pub async fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<KeyOwner>, DbError> {

@@ -6,6 +6,8 @@
 mod accounts;
 mod books;
 pub use books::BookReservationQuery;
+mod idempotency;
+pub use idempotency::StoredKey;
 mod layout;
 mod live;
 pub use accounts::{ApiKeyRecord, AuthState, KeyOwner, RefreshRecord, UserSummary};
@@ -226,17 +228,6 @@ impl Db {
         Ok(match self {
             Db::Sqlite(pool) => sqlite::reservation(pool, id).await?,
             Db::Postgres(pool) => postgres::reservation(pool, id).await?,
-        })
-    }
-
-    pub async fn reservation_by_idempotency_key(
-        &self,
-        user_id: UserId,
-        key: &str,
-    ) -> Result<Option<Reservation>, DbError> {
-        Ok(match self {
-            Db::Sqlite(pool) => sqlite::reservation_by_key(pool, user_id, key).await?,
-            Db::Postgres(pool) => postgres::reservation_by_key(pool, user_id, key).await?,
         })
     }
 

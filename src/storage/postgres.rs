@@ -66,15 +66,19 @@ pub async fn commit(pool: &PgPool, changes: &[Change]) -> Result<(), sqlx::Error
     // change, and the statements' text never varies (prepared once per connection).
     let mut tx = pool.begin().await?;
     let mut rest = changes;
+    // Idempotency keys go in last, after the rows they point to; collecting them keeps
+    // the records between reservation inserts from cutting those into short runs.
+    let mut records = Vec::new();
     while let Some(change) = rest.first() {
         let done = match change {
             Change::CreateReservation { .. } => {
-                let n = rest
-                    .iter()
-                    .take_while(|c| matches!(c, Change::CreateReservation { .. }))
-                    .count();
-                insert_reservations(&mut tx, &rest[..n]).await?;
+                let (creates, n) = super::idempotency::reservation_run(rest, &mut records);
+                insert_reservations(&mut tx, &creates).await?;
                 n
+            }
+            Change::RecordIdempotency { tag, created } => {
+                records.push((tag, *created));
+                1
             }
             Change::SetReservationStatus { .. } => {
                 let n = status_run_len(rest);
@@ -100,6 +104,7 @@ pub async fn commit(pool: &PgPool, changes: &[Change]) -> Result<(), sqlx::Error
         };
         rest = &rest[done..];
     }
+    super::idempotency::insert_postgres(&mut tx, &records, Utc::now()).await?;
     tx.commit().await
 }
 
@@ -115,7 +120,7 @@ fn status_run_len(changes: &[Change]) -> usize {
 
 async fn insert_reservations(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    creates: &[Change],
+    creates: &[&Reservation],
 ) -> Result<(), sqlx::Error> {
     let n = creates.len();
     let (mut ids, mut users, mut seats, mut zones) = (
@@ -124,37 +129,29 @@ async fn insert_reservations(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut starts, mut ends, mut statuses, mut created, mut keys) = (
-        Vec::with_capacity(n),
+    let (mut starts, mut ends, mut statuses, mut created) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for change in creates {
-        if let Change::CreateReservation {
-            reservation: r,
-            idempotency_key,
-        } = change
-        {
-            ids.push(r.id);
-            users.push(r.user_id);
-            seats.push(r.seat.0.as_str());
-            zones.push(r.zone.0.as_str());
-            starts.push(r.interval.start);
-            ends.push(r.interval.end);
-            statuses.push(r.status.as_str());
-            created.push(r.created_at);
-            keys.push(idempotency_key.as_deref());
-        }
+    for r in creates {
+        ids.push(r.id);
+        users.push(r.user_id);
+        seats.push(r.seat.0.as_str());
+        zones.push(r.zone.0.as_str());
+        starts.push(r.interval.start);
+        ends.push(r.interval.end);
+        statuses.push(r.status.as_str());
+        created.push(r.created_at);
     }
     sqlx::query(
         "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
-         status, created_at, updated_at, idempotency_key) \
-         SELECT id, user_id, seat, zone, s, e, status, c, c, k FROM UNNEST(\
+         status, created_at, updated_at) \
+         SELECT id, user_id, seat, zone, s, e, status, c, c FROM UNNEST(\
          $1::uuid[], $2::int8[], $3::text[], $4::text[], $5::timestamptz[], \
-         $6::timestamptz[], $7::text[], $8::timestamptz[], $9::text[]) \
-         AS t(id, user_id, seat, zone, s, e, status, c, k)",
+         $6::timestamptz[], $7::text[], $8::timestamptz[]) \
+         AS t(id, user_id, seat, zone, s, e, status, c)",
     )
     .bind(ids)
     .bind(users)
@@ -164,7 +161,6 @@ async fn insert_reservations(
     .bind(ends)
     .bind(statuses)
     .bind(created)
-    .bind(keys)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -241,22 +237,6 @@ pub async fn reservation(
     let sql = select_reservations!("WHERE id = $1");
     sqlx::query(sql)
         .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .as_ref()
-        .map(reservation_from)
-        .transpose()
-}
-
-pub async fn reservation_by_key(
-    pool: &PgPool,
-    user_id: UserId,
-    key: &str,
-) -> Result<Option<Reservation>, sqlx::Error> {
-    let sql = select_reservations!("WHERE user_id = $1 AND idempotency_key = $2");
-    sqlx::query(sql)
-        .bind(user_id)
-        .bind(key)
         .fetch_optional(pool)
         .await?
         .as_ref()

@@ -89,15 +89,19 @@ pub async fn commit(pool: &SqlitePool, changes: &[Change]) -> Result<(), sqlx::E
     // few of them rather than one per change.
     let mut tx = pool.begin().await?;
     let mut rest = changes;
+    // Idempotency keys go in last, after the rows they point to; collecting them keeps
+    // the records between reservation inserts from cutting those into short runs.
+    let mut records = Vec::new();
     while let Some(change) = rest.first() {
         let done = match change {
             Change::CreateReservation { .. } => {
-                let n = rest
-                    .iter()
-                    .take_while(|c| matches!(c, Change::CreateReservation { .. }))
-                    .count();
-                insert_reservations(&mut tx, &rest[..n]).await?;
+                let (creates, n) = super::idempotency::reservation_run(rest, &mut records);
+                insert_reservations(&mut tx, &creates).await?;
                 n
+            }
+            Change::RecordIdempotency { tag, created } => {
+                records.push((tag, *created));
+                1
             }
             Change::SetReservationStatus { .. } => {
                 let n = status_run_len(rest);
@@ -123,6 +127,7 @@ pub async fn commit(pool: &SqlitePool, changes: &[Change]) -> Result<(), sqlx::E
         };
         rest = &rest[done..];
     }
+    super::idempotency::insert_sqlite(&mut tx, &records, Utc::now()).await?;
     tx.commit().await
 }
 
@@ -133,7 +138,7 @@ pub async fn commit(pool: &SqlitePool, changes: &[Change]) -> Result<(), sqlx::E
 const ROW_CLASSES: [usize; 5] = [1, 4, 16, 64, 256];
 
 /// `changes` in pieces, each with the index of its row class.
-fn pieces(changes: &[Change]) -> impl Iterator<Item = (usize, &[Change])> {
+fn pieces<T>(changes: &[T]) -> impl Iterator<Item = (usize, &[T])> {
     changes
         .chunks(ROW_CLASSES[ROW_CLASSES.len() - 1])
         .map(|piece| {
@@ -175,10 +180,10 @@ static INSERT_RESERVATIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
         .map(|&rows| {
             multi_row_sql(
                 "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
-                 status, created_at, updated_at, idempotency_key) \
+                 status, created_at, updated_at) \
                  SELECT column1, column2, column3, column4, column5, column6, column7, column8, \
-                 column9, column10 FROM (VALUES ",
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 column9 FROM (VALUES ",
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
                 ") WHERE column1 IS NOT NULL",
             )
@@ -203,32 +208,25 @@ static SET_RESERVATION_STATUSES: LazyLock<Vec<String>> = LazyLock::new(|| {
 
 async fn insert_reservations(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    creates: &[Change],
+    creates: &[&Reservation],
 ) -> Result<(), sqlx::Error> {
     for (class, piece) in pieces(creates) {
         let sql = INSERT_RESERVATIONS[class].as_str();
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for change in piece {
-            if let Change::CreateReservation {
-                reservation: r,
-                idempotency_key,
-            } = change
-            {
-                query = query
-                    .bind(r.id)
-                    .bind(r.user_id)
-                    .bind(r.seat.0.as_str())
-                    .bind(r.zone.0.as_str())
-                    .bind(secs(r.interval.start))
-                    .bind(secs(r.interval.end))
-                    .bind(r.status.as_str())
-                    .bind(micros(r.created_at))
-                    .bind(micros(r.created_at))
-                    .bind(idempotency_key.as_deref());
-            }
+        for r in piece {
+            query = query
+                .bind(r.id)
+                .bind(r.user_id)
+                .bind(r.seat.0.as_str())
+                .bind(r.zone.0.as_str())
+                .bind(secs(r.interval.start))
+                .bind(secs(r.interval.end))
+                .bind(r.status.as_str())
+                .bind(micros(r.created_at))
+                .bind(micros(r.created_at));
         }
         for _ in piece.len()..ROW_CLASSES[class] {
-            for _ in 0..10 {
+            for _ in 0..9 {
                 query = query.bind(None::<i64>);
             }
         }
@@ -314,22 +312,6 @@ pub async fn reservation(
     let sql = select_reservations!("WHERE id = ?");
     sqlx::query(sql)
         .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .as_ref()
-        .map(reservation_from)
-        .transpose()
-}
-
-pub async fn reservation_by_key(
-    pool: &SqlitePool,
-    user_id: UserId,
-    key: &str,
-) -> Result<Option<Reservation>, sqlx::Error> {
-    let sql = select_reservations!("WHERE user_id = ? AND idempotency_key = ?");
-    sqlx::query(sql)
-        .bind(user_id)
-        .bind(key)
         .fetch_optional(pool)
         .await?
         .as_ref()
