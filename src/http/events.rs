@@ -588,6 +588,90 @@ mod tests {
         assert!(render(&Audience::User(1), &e, chrono_tz::UTC).is_some());
     }
 
+    fn parts_of(reservations: usize, per_part: usize) -> Parts {
+        let mut p = pica_actors::projection::Projection::default();
+        let all = (0..reservations)
+            .map(|i| {
+                let mut r = match &envelope(1, 1, "quiet").event {
+                    DomainEvent::ReservationCreated { reservation } => reservation.clone(),
+                    _ => unreachable!(),
+                };
+                r.seat = SeatNumber(format!("A{i}"));
+                r
+            })
+            .collect();
+        p.load(ZoneId("quiet".into()), Vec::new(), all, Vec::new());
+        let zones = p.snapshot(&Scope::Public { zone: None });
+        let now = Utc.with_ymd_and_hms(2030, 1, 1, 8, 0, 0).unwrap();
+        Parts::new(
+            &Audience::Public(None),
+            zones,
+            40,
+            now,
+            chrono_tz::UTC,
+            per_part,
+        )
+    }
+
+    async fn until(what: &str, condition: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_goes_out_in_parts_then_live_events_follow() {
+        let live = Live::new(settings());
+        let (sender, receiver) = broadcast::channel(16);
+        let mut stream = feed(&live, receiver, Audience::Public(None), HOUR);
+        stream.last = 40;
+        let place = live.admit_snapshot().unwrap();
+        let far = Instant::now() + HOUR;
+        stream.snapshot = Some(send_snapshot(parts_of(5, 2), place, far));
+        // Committed while the snapshot is sent: it comes after it, once.
+        sender.send(envelope(41, 1, "quiet")).unwrap();
+        let mut parts = Vec::new();
+        loop {
+            let frame = text(stream.next().await);
+            let last = frame.contains("\"last\":true");
+            parts.push(frame);
+            if last {
+                break;
+            }
+        }
+        // 2 items a part, of which the zone's fragment is one: a reservation a part.
+        assert_eq!(parts.len(), 5);
+        assert!(parts.last().unwrap().contains("\nid: 40\n"));
+        let next = text(stream.next().await);
+        assert!(
+            next.starts_with("event: reservation_created\nid: 41\n"),
+            "{next}"
+        );
+        until("the place to be free", || live.snapshots_in_progress() == 0).await;
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_not_taken_in_time_frees_its_place_and_ends_the_stream() {
+        let live = Live::new(settings());
+        let (_sender, receiver) = broadcast::channel(16);
+        let mut stream = feed(&live, receiver, Audience::Public(None), HOUR);
+        let place = live.admit_snapshot().unwrap();
+        let soon = Instant::now() + Duration::from_millis(50);
+        stream.snapshot = Some(send_snapshot(parts_of(50, 2), place, soon));
+        // Nobody reads: at the deadline the place is given back...
+        until("the place to be free", || live.snapshots_in_progress() == 0).await;
+        // ...and the stream ends after what was already handed over, without the
+        // snapshot's id, so a reconnection starts a fresh snapshot.
+        let mut frames = Vec::new();
+        while let Some(frame) = stream.next().await {
+            frames.push(String::from_utf8(frame.to_vec()).unwrap());
+        }
+        assert!(frames.len() < 50, "{} frames", frames.len());
+        assert!(frames.iter().all(|f| !f.contains("\nid: ")), "{frames:?}");
+    }
+
     #[tokio::test]
     async fn idle_streams_get_heartbeats() {
         let live = Live::new(settings());

@@ -105,7 +105,7 @@ impl Parts {
             now,
             at: local(now, tz),
             tz,
-            per_part: per_part.max(1),
+            per_part: per_part.max(2),
             zone: 0,
             cursor: Cursor::Seats(0),
             seats: None,
@@ -145,7 +145,9 @@ impl Parts {
         let mut fragments = Vec::new();
         let tz = self.tz;
         let now = self.now;
-        while budget > 0 && self.zone < self.zones.len() {
+        // A fragment is only begun with room for one item besides itself, so every
+        // part makes progress.
+        while budget >= 2 && self.zone < self.zones.len() {
             let z = &self.zones[self.zone];
             let mut fragment = Fragment {
                 id: z.zone.0.clone(),
@@ -269,4 +271,200 @@ fn to_json(value: &impl Serialize) -> Vec<u8> {
     // Plain structs of strings and numbers always serialise; JSON text never holds a
     // raw newline, so the frame's `data` stays one line.
     serde_json::to_vec(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use pica_actors::projection::{Projection, Scope};
+    use pica_actors::{
+        Hold, Interval, Reservation, ReservationStatus, SeatLayout, SeatNumber, WaitStatus,
+        WaitlistEntry, ZoneId,
+    };
+    use serde_json::Value;
+    use uuid::Uuid;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 1, h, 0, 0).unwrap()
+    }
+
+    fn booking(zone: &str, seat: &str, from: u32, to: u32, user: i64) -> Reservation {
+        Reservation {
+            id: Uuid::now_v7(),
+            user_id: user,
+            seat: SeatNumber(seat.into()),
+            zone: ZoneId(zone.into()),
+            interval: Interval::new(at(from), at(to)).unwrap(),
+            status: ReservationStatus::Confirmed,
+            created_at: at(1),
+        }
+    }
+
+    fn layout(seats: &[&str]) -> Vec<SeatLayout> {
+        seats
+            .iter()
+            .map(|n| SeatLayout {
+                number: SeatNumber((*n).into()),
+                service: SeatService::InService,
+            })
+            .collect()
+    }
+
+    /// Two zones: "big" with 4 seats, 7 reservations (one already ended) and a hold;
+    /// "empty" with nothing at all.
+    fn projection() -> Projection {
+        let mut p = Projection::default();
+        let mut reservations: Vec<Reservation> = (0..6)
+            .map(|i| {
+                booking(
+                    "big",
+                    ["B1", "B2", "B3"][i % 3],
+                    10 + i as u32,
+                    11 + i as u32,
+                    1,
+                )
+            })
+            .collect();
+        reservations.push(booking("big", "B4", 2, 3, 2));
+        let hold = WaitlistEntry {
+            id: Uuid::now_v7(),
+            user_id: 3,
+            zone: ZoneId("big".into()),
+            interval: Interval::new(at(20), at(21)).unwrap(),
+            status: WaitStatus::Offered,
+            hold: Some(Hold {
+                seat: SeatNumber("B4".into()),
+                expires_at: at(9),
+            }),
+            reservation_id: None,
+            created_at: at(1),
+        };
+        p.load(
+            ZoneId("big".into()),
+            layout(&["B1", "B2", "B3", "B4"]),
+            reservations,
+            vec![hold],
+        );
+        p.load(ZoneId("empty".into()), Vec::new(), Vec::new(), Vec::new());
+        p
+    }
+
+    fn all_frames(mut parts: Parts) -> Vec<(String, bool)> {
+        std::iter::from_fn(|| parts.next_part())
+            .map(|(frame, last)| (String::from_utf8(frame.to_vec()).unwrap(), last))
+            .collect()
+    }
+
+    fn data(frame: &str) -> Value {
+        let line = frame
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap();
+        serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn public_parts_are_bounded_and_together_the_whole_snapshot() {
+        let zones = projection().snapshot(&Scope::Public { zone: None });
+        let tz = chrono_tz::UTC;
+        let parts = Parts::new(&Audience::Public(None), zones, 77, at(9), tz, 3);
+        let frames = all_frames(parts);
+        assert!(frames.len() > 3, "split: {frames:?}");
+        let (mut seats, mut reservations, mut holds, mut ids) = (0, 0, 0, Vec::new());
+        for (n, (frame, last)) in frames.iter().enumerate() {
+            assert!(frame.starts_with("event: snapshot\n"), "{frame}");
+            assert!(frame.ends_with("\n\n"));
+            assert_eq!(*last, n + 1 == frames.len());
+            assert_eq!(
+                frame.contains("\nid: 77\n"),
+                *last,
+                "only the last has the id"
+            );
+            let part = data(frame);
+            assert_eq!(part["part"], n);
+            assert_eq!(part["last"], *last);
+            assert_eq!(part["seq"], 77);
+            let mut items = 0;
+            for z in part["zones"].as_array().unwrap() {
+                let count = |key: &str| z[key].as_array().unwrap().len();
+                items += 1 + count("seats") + count("reservations") + count("holds");
+                seats += count("seats");
+                reservations += count("reservations");
+                holds += count("holds");
+                let id = z["id"].as_str().unwrap().to_string();
+                if ids.last() != Some(&id) {
+                    ids.push(id);
+                }
+            }
+            assert!(items <= 3, "part {n} has {items} items: {frame}");
+        }
+        assert_eq!(ids, ["big", "empty"]);
+        assert_eq!(seats, 4);
+        assert_eq!(reservations, 6, "the one that ended at 03:00 is left out");
+        assert_eq!(holds, 1);
+        // A large budget: one part, the whole snapshot, as small spaces always had.
+        let zones = projection().snapshot(&Scope::Public { zone: None });
+        let whole = all_frames(Parts::new(
+            &Audience::Public(None),
+            zones,
+            77,
+            at(9),
+            tz,
+            1000,
+        ));
+        assert_eq!(whole.len(), 1);
+        let part = data(&whole[0].0);
+        assert_eq!(part["zones"][0]["seats"].as_array().unwrap().len(), 4);
+        assert_eq!(part["zones"][0]["seats"][0]["state"], "available");
+        assert_eq!(
+            part["zones"][0]["reservations"].as_array().unwrap().len(),
+            6
+        );
+        assert_eq!(part["zones"][1]["id"], "empty");
+        assert!(!whole[0].0.contains("user_id"), "no owners in public");
+    }
+
+    #[test]
+    fn seat_states_are_those_at_the_snapshots_time() {
+        let zones = projection().snapshot(&Scope::Public {
+            zone: Some(ZoneId("big".into())),
+        });
+        let frames = all_frames(Parts::new(
+            &Audience::Public(None),
+            zones,
+            1,
+            at(10),
+            chrono_tz::UTC,
+            1000,
+        ));
+        let part = data(&frames[0].0);
+        let states: Vec<&str> = part["zones"][0]["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["state"].as_str().unwrap())
+            .collect();
+        // B1 is booked 10:00-11:00; the rest are free at 10:00.
+        assert_eq!(states, ["reserved", "available", "available", "available"]);
+    }
+
+    #[test]
+    fn a_members_snapshot_is_one_event_of_their_own() {
+        let zones = projection().snapshot(&Scope::User(2));
+        let frames = all_frames(Parts::new(
+            &Audience::User(2),
+            zones,
+            5,
+            at(9),
+            chrono_tz::UTC,
+            1,
+        ));
+        assert_eq!(frames.len(), 1, "not split, whatever the budget");
+        assert!(frames[0].1);
+        assert!(frames[0].0.contains("\nid: 5\n"));
+        let snapshot = data(&frames[0].0);
+        assert_eq!(snapshot["reservations"].as_array().unwrap().len(), 1);
+        assert_eq!(snapshot["waitlist"].as_array().unwrap().len(), 0);
+    }
 }
