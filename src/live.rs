@@ -30,6 +30,14 @@ pub struct LiveSettings {
     pub sweep_every: Duration,
     /// `PICA_SSE_MAX_SUBSCRIBERS` (10000): concurrent event streams (503 beyond).
     pub max_subscribers: usize,
+    /// `PICA_SSE_MAX_SNAPSHOTS` (8): snapshots being rendered and sent at once (503
+    /// beyond). Each costs a bounded amount of memory whatever the space's size; this
+    /// bounds how many there are.
+    pub max_snapshots: usize,
+    /// `PICA_SSE_SNAPSHOT_SECONDS` (120): a stream whose client has not taken its whole
+    /// snapshot by then is closed, so a client that stops reading cannot keep a
+    /// snapshot's place (it reconnects into a fresh snapshot).
+    pub snapshot_timeout: Duration,
     /// `PICA_SSE_HEARTBEAT_SECONDS` (15): comment lines that keep idle streams open.
     pub heartbeat: Duration,
     /// `PICA_EVENT_BUFFER` (4096): events kept for `Last-Event-ID` resumption.
@@ -51,6 +59,8 @@ impl LiveSettings {
             waitlist_per_user: number(get, "PICA_WAITLIST_PER_USER", 5)? as usize,
             sweep_every: Duration::from_secs(number(get, "PICA_SWEEP_SECONDS", 30)?),
             max_subscribers: number(get, "PICA_SSE_MAX_SUBSCRIBERS", 10_000)? as usize,
+            max_snapshots: number(get, "PICA_SSE_MAX_SNAPSHOTS", 8)? as usize,
+            snapshot_timeout: Duration::from_secs(number(get, "PICA_SSE_SNAPSHOT_SECONDS", 120)?),
             heartbeat: Duration::from_secs(number(get, "PICA_SSE_HEARTBEAT_SECONDS", 15)?),
             event_buffer: number(get, "PICA_EVENT_BUFFER", 4096)? as usize,
             event_lag_limit: number(get, "PICA_EVENT_LAG_LIMIT", 1024)? as usize,
@@ -60,6 +70,9 @@ impl LiveSettings {
         }
         if settings.heartbeat.is_zero() {
             bail!("PICA_SSE_HEARTBEAT_SECONDS must be at least 1");
+        }
+        if settings.max_snapshots == 0 || settings.snapshot_timeout.is_zero() {
+            bail!("PICA_SSE_MAX_SNAPSHOTS and PICA_SSE_SNAPSHOT_SECONDS must be at least 1");
         }
         if settings.event_buffer == 0 || settings.event_lag_limit == 0 {
             bail!("PICA_EVENT_BUFFER and PICA_EVENT_LAG_LIMIT must be at least 1");
@@ -92,20 +105,24 @@ fn number(get: &impl Fn(&str) -> Option<String>, key: &str, default: u64) -> any
     }
 }
 
-/// What the event-stream handlers share: the settings and the subscriber limit.
+/// What the event-stream handlers share: the settings, the subscriber limit and the
+/// limit on snapshots in progress.
 pub struct Live {
     pub settings: LiveSettings,
     slots: Arc<Semaphore>,
+    snapshots: Arc<Semaphore>,
     closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Live {
     pub fn new(settings: LiveSettings) -> Self {
         let slots = Arc::new(Semaphore::new(settings.max_subscribers));
+        let snapshots = Arc::new(Semaphore::new(settings.max_snapshots));
         let (closing, _) = tokio::sync::watch::channel(false);
         Self {
             settings,
             slots,
+            snapshots,
             closing,
         }
     }
@@ -128,6 +145,17 @@ impl Live {
     /// `PICA_SSE_MAX_SUBSCRIBERS` streams are open.
     pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
         self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// A place for one more snapshot in progress, held until the snapshot's last part
+    /// is handed to the connection; `None` when `PICA_SSE_MAX_SNAPSHOTS` are.
+    pub fn admit_snapshot(&self) -> Option<OwnedSemaphorePermit> {
+        self.snapshots.clone().try_acquire_owned().ok()
+    }
+
+    /// Snapshots being rendered or sent now.
+    pub fn snapshots_in_progress(&self) -> usize {
+        self.settings.max_snapshots - self.snapshots.available_permits()
     }
 
     /// Streams open now.
@@ -199,6 +227,8 @@ mod tests {
         assert_eq!(s.check_in_opens_before, Duration::from_secs(15 * 60));
         assert_eq!(s.hold_for, Duration::from_secs(10 * 60));
         assert_eq!(s.max_subscribers, 10_000);
+        assert_eq!(s.max_snapshots, 8);
+        assert_eq!(s.snapshot_timeout, Duration::from_secs(120));
         let l = s.lifecycle();
         assert_eq!(l.no_show_after, chrono::Duration::minutes(15));
         assert_eq!(l.hold_for, chrono::Duration::minutes(10));
@@ -211,6 +241,8 @@ mod tests {
             ("PICA_HOLD_MINUTES", "0"),
             ("PICA_SSE_MAX_SUBSCRIBERS", "-1"),
             ("PICA_SSE_HEARTBEAT_SECONDS", "0"),
+            ("PICA_SSE_MAX_SNAPSHOTS", "0"),
+            ("PICA_SSE_SNAPSHOT_SECONDS", "0"),
             ("PICA_EVENT_BUFFER", "0"),
         ] {
             let err = format!("{:#}", settings(&[(key, value)]).unwrap_err());
@@ -227,5 +259,15 @@ mod tests {
         assert_eq!(live.open_streams(), 2);
         drop(a);
         assert!(live.admit().is_some());
+    }
+
+    #[test]
+    fn the_snapshot_limit_admits_up_to_the_maximum() {
+        let live = Live::new(settings(&[("PICA_SSE_MAX_SNAPSHOTS", "1")]).unwrap());
+        let a = live.admit_snapshot().unwrap();
+        assert!(live.admit_snapshot().is_none());
+        assert_eq!(live.snapshots_in_progress(), 1);
+        drop(a);
+        assert!(live.admit_snapshot().is_some());
     }
 }

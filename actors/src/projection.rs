@@ -8,7 +8,10 @@
 //! either in the snapshot (sequence ≤ `head`) or as an event (> `head`) — never both,
 //! never neither.
 
-use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use imbl::OrdMap;
 
 use crate::domain::{DomainEvent, Reservation, ReservationId, SeatLayout, UserId, ZoneId};
 use crate::waitlist::{WaitStatus, WaitlistEntry, WaitlistId};
@@ -22,22 +25,75 @@ pub enum Scope {
     User(UserId),
 }
 
-/// One zone in a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One zone in a snapshot: a frozen copy of the zone's committed state.
+///
+/// Taking it costs a few reference-count increments, whatever the zone's size: the
+/// maps are persistent (structurally shared) trees, so the projection's later changes
+/// copy only the few nodes they touch and never disturb a snapshot being rendered.
+/// What the scope may see is filtered when the snapshot is read, off the notifier.
+#[derive(Debug, Clone)]
 pub struct ZoneSnapshot {
     pub zone: ZoneId,
-    pub seats: Vec<SeatLayout>,
-    /// Active (`confirmed`, `checked_in`) reservations.
-    pub reservations: Vec<Reservation>,
-    /// Public scope: the offered entries (holds). User scope: all open entries.
-    pub waitlist: Vec<WaitlistEntry>,
+    /// The layout (public scope; empty for a member).
+    pub seats: Arc<Vec<SeatLayout>>,
+    reservations: OrdMap<ReservationId, Reservation>,
+    waitlist: OrdMap<WaitlistId, WaitlistEntry>,
+    user: Option<UserId>,
+}
+
+impl ZoneSnapshot {
+    /// Active (`confirmed`, `checked_in`) reservations the scope may see (a member's
+    /// own), in id order.
+    pub fn reservations(&self) -> impl Iterator<Item = &Reservation> + '_ {
+        self.reservations_after(None)
+    }
+
+    /// Like [`reservations`](Self::reservations), starting after the id `after`: a
+    /// reader can take them a piece at a time without holding a borrow in between.
+    pub fn reservations_after(
+        &self,
+        after: Option<ReservationId>,
+    ) -> impl Iterator<Item = &Reservation> + '_ {
+        let user = self.user;
+        self.reservations
+            .range((
+                after.map_or(Bound::Unbounded, Bound::Excluded),
+                Bound::Unbounded,
+            ))
+            .map(|(_, r)| r)
+            .filter(move |r| user.is_none_or(|u| r.user_id == u))
+    }
+
+    /// Public scope: the offered entries (holds). User scope: the member's open
+    /// entries. In id order.
+    pub fn waitlist(&self) -> impl Iterator<Item = &WaitlistEntry> + '_ {
+        self.waitlist_after(None)
+    }
+
+    /// Like [`waitlist`](Self::waitlist), starting after the id `after`.
+    pub fn waitlist_after(
+        &self,
+        after: Option<WaitlistId>,
+    ) -> impl Iterator<Item = &WaitlistEntry> + '_ {
+        let user = self.user;
+        self.waitlist
+            .range((
+                after.map_or(Bound::Unbounded, Bound::Excluded),
+                Bound::Unbounded,
+            ))
+            .map(|(_, e)| e)
+            .filter(move |e| match user {
+                None => e.status == WaitStatus::Offered,
+                Some(u) => e.user_id == u,
+            })
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 struct ZoneView {
-    seats: Vec<SeatLayout>,
-    reservations: BTreeMap<ReservationId, Reservation>,
-    waitlist: BTreeMap<WaitlistId, WaitlistEntry>,
+    seats: Arc<Vec<SeatLayout>>,
+    reservations: OrdMap<ReservationId, Reservation>,
+    waitlist: OrdMap<WaitlistId, WaitlistEntry>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -56,7 +112,7 @@ impl Projection {
         waitlist: Vec<WaitlistEntry>,
     ) {
         let view = ZoneView {
-            seats,
+            seats: Arc::new(seats),
             reservations: reservations
                 .into_iter()
                 .filter(|r| r.status.is_active())
@@ -104,10 +160,14 @@ impl Projection {
             DomainEvent::SeatAdded { seat, .. }
                 if !view.seats.iter().any(|s| s.number == seat.number) =>
             {
-                view.seats.push(seat.clone());
+                // Copies the layout only while a snapshot still holds the old one.
+                Arc::make_mut(&mut view.seats).push(seat.clone());
             }
             DomainEvent::SeatServiceChanged { seat, service, .. } => {
-                if let Some(s) = view.seats.iter_mut().find(|s| &s.number == seat) {
+                if let Some(s) = Arc::make_mut(&mut view.seats)
+                    .iter_mut()
+                    .find(|s| &s.number == seat)
+                {
                     s.service = *service;
                 }
             }
@@ -115,6 +175,8 @@ impl Projection {
         }
     }
 
+    /// The zones `scope` may see, frozen now. Cheap whatever their size (see
+    /// [`ZoneSnapshot`]): it runs inside the notifier's turn.
     pub fn snapshot(&self, scope: &Scope) -> Vec<ZoneSnapshot> {
         self.zones
             .iter()
@@ -122,34 +184,18 @@ impl Projection {
                 Scope::Public { zone } => zone.as_ref().is_none_or(|z| z == id),
                 Scope::User(_) => true,
             })
-            .map(|(id, view)| match scope {
-                Scope::Public { .. } => ZoneSnapshot {
+            .map(|(id, view)| {
+                let (seats, user) = match scope {
+                    Scope::Public { .. } => (view.seats.clone(), None),
+                    Scope::User(user) => (Arc::default(), Some(*user)),
+                };
+                ZoneSnapshot {
                     zone: id.clone(),
-                    seats: view.seats.clone(),
-                    reservations: view.reservations.values().cloned().collect(),
-                    waitlist: view
-                        .waitlist
-                        .values()
-                        .filter(|e| e.status == WaitStatus::Offered)
-                        .cloned()
-                        .collect(),
-                },
-                Scope::User(user) => ZoneSnapshot {
-                    zone: id.clone(),
-                    seats: Vec::new(),
-                    reservations: view
-                        .reservations
-                        .values()
-                        .filter(|r| r.user_id == *user)
-                        .cloned()
-                        .collect(),
-                    waitlist: view
-                        .waitlist
-                        .values()
-                        .filter(|e| e.user_id == *user)
-                        .cloned()
-                        .collect(),
-                },
+                    seats,
+                    reservations: view.reservations.clone(),
+                    waitlist: view.waitlist.clone(),
+                    user,
+                }
             })
             .collect()
     }
@@ -221,14 +267,55 @@ mod tests {
             all.iter().map(|z| z.zone.0.as_str()).collect::<Vec<_>>(),
             ["coworking", "cafe"]
         );
-        assert_eq!(all[0].reservations, vec![made.clone()]);
+        assert_eq!(all[0].reservations().collect::<Vec<_>>(), vec![&made]);
         assert_eq!(all[0].seats[0].service, SeatService::OutOfService);
         let one = p.snapshot(&Scope::Public {
             zone: Some(zone("cafe")),
         });
         assert_eq!(one.len(), 1);
-        assert!(p.snapshot(&Scope::User(1))[0].reservations.is_empty());
-        assert_eq!(p.snapshot(&Scope::User(2))[0].reservations, vec![made]);
+        assert_eq!(p.snapshot(&Scope::User(1))[0].reservations().count(), 0);
+        assert_eq!(
+            p.snapshot(&Scope::User(2))[0]
+                .reservations()
+                .collect::<Vec<_>>(),
+            vec![&made]
+        );
+    }
+
+    #[test]
+    fn a_snapshot_stays_as_it_was_while_the_projection_moves_on() {
+        let mut p = Projection::default();
+        let first = booking(1, "quiet");
+        p.load(zone("quiet"), seats(), vec![first.clone()], vec![]);
+        let before = p.snapshot(&Scope::Public { zone: None });
+        let second = booking(2, "quiet");
+        p.apply(&DomainEvent::ReservationCreated {
+            reservation: second.clone(),
+        });
+        p.apply(&DomainEvent::ReservationStatusChanged {
+            reservation: Reservation {
+                status: ReservationStatus::Cancelled,
+                ..first.clone()
+            },
+            from: ReservationStatus::Confirmed,
+        });
+        p.apply(&DomainEvent::SeatServiceChanged {
+            zone: zone("quiet"),
+            seat: SeatNumber("A1".into()),
+            service: SeatService::OutOfService,
+        });
+        assert_eq!(before[0].reservations().collect::<Vec<_>>(), vec![&first]);
+        assert_eq!(before[0].seats[0].service, SeatService::InService);
+        let after = p.snapshot(&Scope::Public { zone: None });
+        assert_eq!(after[0].reservations().collect::<Vec<_>>(), vec![&second]);
+        assert_eq!(after[0].seats[0].service, SeatService::OutOfService);
+        // Paging by id sees the same rows as one pass.
+        let firsts: Vec<_> = after[0].reservations_after(None).take(1).collect();
+        assert_eq!(
+            after[0].reservations_after(Some(firsts[0].id)).count(),
+            0,
+            "nothing after the last one"
+        );
     }
 
     #[test]
@@ -240,10 +327,11 @@ mod tests {
         assert!(!p.has_zone(&zone("quiet")));
         p.load(zone("quiet"), seats(), vec![booking(1, "quiet")], vec![]);
         p.load(zone("quiet"), seats(), vec![], vec![]);
-        assert!(
+        assert_eq!(
             p.snapshot(&Scope::Public { zone: None })[0]
-                .reservations
-                .is_empty()
+                .reservations()
+                .count(),
+            0
         );
     }
 }

@@ -1,13 +1,21 @@
 //! Server-Sent Events: `GET /api/public/events` (optional `?zone=`) for everyone, and
 //! `GET /api/secure/events` for a member's own reservations, waitlist and holds.
 //!
-//! A stream opens with a `snapshot` event (id = the last event it includes), then one
-//! event per committed change, each with the notifier's increasing id. Sending the id
+//! A stream opens with a snapshot (public streams: a series of `snapshot` events, the
+//! last one with `"last": true` and id = the last event it includes; see [`snapshot`]),
+//! then one event per committed change, each with the notifier's increasing id. Sending the id
 //! back in `Last-Event-ID` resumes without loss while the gap is still buffered;
 //! otherwise a fresh snapshot is sent. Snapshot and subscription come from one turn of
 //! the notifier, so nothing is missed or sent twice. Heartbeat comments keep proxies
 //! from closing idle streams. A stream that falls too far behind gets a final `lagged`
 //! event and is closed (reconnect with `Last-Event-ID`); it never slows anyone else.
+//!
+//! Snapshots are rendered on the blocking pool, a part at a time, by a task of their
+//! own that waits for the client to take each part; at most `PICA_SSE_MAX_SNAPSHOTS`
+//! are in progress (503 beyond), and one not taken within `PICA_SSE_SNAPSHOT_SECONDS`
+//! ends its stream, so clients that stop reading cannot keep the places.
+
+mod snapshot;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -20,20 +28,18 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures_util::stream;
 use pica_actors::notifier::{Envelope, Rendered};
-use pica_actors::projection::{Scope, ZoneSnapshot};
-use pica_actors::zone_state::ZoneState;
+use pica_actors::projection::Scope;
 use pica_actors::{
-    DomainEvent, LiveSeatState, Reservation, SeatService, UserId, WaitStatus, WaitlistEntry,
-    ZoneId, books_zone,
+    DomainEvent, Reservation, UserId, WaitStatus, WaitlistEntry, ZoneId, books_zone,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tracing::{debug, instrument};
 
@@ -43,6 +49,7 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::Query;
+use snapshot::{PART_ITEMS, Parts};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -98,6 +105,10 @@ enum Audience {
     User(UserId),
 }
 
+fn too_many_snapshots() -> ApiError {
+    ApiError::Unavailable("Too many event-stream snapshots are being sent; retry shortly".into())
+}
+
 async fn open(
     state: AppState,
     headers: HeaderMap,
@@ -111,6 +122,12 @@ async fn open(
         Audience::User(user) => Scope::User(*user),
     };
     let after = last_event_id(&headers);
+    // Without an id to resume from the stream surely needs a snapshot: refuse at once
+    // when none can start, before asking the notifier anything.
+    let mut snapshot_place = match after {
+        None => Some(state.live.admit_snapshot().ok_or_else(too_many_snapshots)?),
+        Some(_) => None,
+    };
     let tz = state.settings.calendar.timezone;
     let subscription = state
         .engine
@@ -118,16 +135,19 @@ async fn open(
         .await
         .map_err(|e| ApiError::engine(e, tz))?;
     let now = state.engine.clock().now();
+    let snapshot = match subscription.snapshot {
+        Some(zones) => {
+            let place = match snapshot_place.take() {
+                Some(place) => place,
+                None => state.live.admit_snapshot().ok_or_else(too_many_snapshots)?,
+            };
+            let parts = Parts::new(&audience, zones, subscription.head, now, tz, PART_ITEMS);
+            let deadline = Instant::now() + state.live.settings.snapshot_timeout;
+            Some(send_snapshot(parts, place, deadline))
+        }
+        None => None,
+    };
     let mut first = VecDeque::new();
-    if let Some(snapshot) = &subscription.snapshot {
-        first.push_back(render_snapshot(
-            &audience,
-            snapshot,
-            subscription.head,
-            now,
-            tz,
-        ));
-    }
     for envelope in subscription.missed.iter().flatten() {
         if let Some(event) = render(&audience, envelope, tz) {
             first.push_back(event);
@@ -141,6 +161,7 @@ async fn open(
     );
     let heartbeat = state.live.settings.heartbeat;
     let feed = Feed {
+        snapshot,
         first,
         live: subscription.live,
         last: subscription.head,
@@ -168,9 +189,50 @@ async fn open(
     Ok(response)
 }
 
+/// Renders `parts` one at a time on the blocking pool, each only once the stream has
+/// taken the one before (the channel holds one), so a snapshot in progress holds about
+/// two parts whatever its size and the async workers never render one. The snapshot's
+/// place is freed when its last part is handed over, when the stream is gone, or at
+/// `deadline`: then the channel closes before the last part and the stream ends.
+fn send_snapshot(
+    parts: Parts,
+    place: OwnedSemaphorePermit,
+    deadline: Instant,
+) -> mpsc::Receiver<(Bytes, bool)> {
+    let (sender, receiver) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let _place = place;
+        let mut parts = parts;
+        loop {
+            let rendered = tokio::task::spawn_blocking(move || {
+                let part = parts.next_part();
+                (parts, part)
+            })
+            .await;
+            let Ok((rest, Some((frame, last)))) = rendered else {
+                return;
+            };
+            parts = rest;
+            match tokio::time::timeout_at(deadline, sender.send((frame, last))).await {
+                Ok(Ok(())) if !last => {}
+                Ok(Ok(())) => return,
+                // The stream ended (the client left, or the server is shutting down).
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    debug!("snapshot not taken in time; its stream is closed");
+                    return;
+                }
+            }
+        }
+    });
+    receiver
+}
+
 /// One open stream: it yields encoded SSE frames.
 struct Feed {
-    /// The snapshot or the missed events, sent first.
+    /// The snapshot's parts, sent first, as they are rendered: `(frame, last)`.
+    snapshot: Option<mpsc::Receiver<(Bytes, bool)>>,
+    /// The missed events (when resuming), sent first.
     first: VecDeque<Bytes>,
     live: tokio::sync::broadcast::Receiver<Arc<Envelope>>,
     /// The last sequence number handled; anything at or below it is old.
@@ -197,6 +259,24 @@ impl Feed {
     }
 
     async fn next_frame(&mut self) -> Option<Bytes> {
+        if let Some(parts) = &mut self.snapshot {
+            let part = tokio::select! {
+                biased;
+                () = &mut self.closed => return None,
+                part = parts.recv() => part,
+            };
+            return match part {
+                Some((frame, last)) => {
+                    if last {
+                        self.snapshot = None;
+                    }
+                    Some(frame)
+                }
+                // Not taken in time: end here, without the snapshot's id, so the
+                // client's reconnection gets a fresh snapshot.
+                None => None,
+            };
+        }
         if let Some(frame) = self.first.pop_front() {
             return Some(frame);
         }
@@ -389,80 +469,11 @@ fn render_private(user: UserId, envelope: &Envelope, tz: Tz) -> Option<(&'static
     Some((kind, envelope_data(envelope, tz, body)))
 }
 
-#[derive(Serialize)]
-struct SeatSnapshot {
-    seat_number: String,
-    status: SeatService,
-    state: LiveSeatState,
-}
-
-fn render_snapshot(
-    audience: &Audience,
-    zones: &[ZoneSnapshot],
-    head: u64,
-    now: DateTime<Utc>,
-    tz: Tz,
-) -> Bytes {
-    let data = match audience {
-        Audience::Public(_) => {
-            let zones: Vec<Value> = zones
-                .iter()
-                .map(|z| {
-                    // The live state at `now`, computed by the zone's own pure rules.
-                    let mut state =
-                        ZoneState::new(z.zone.clone(), &z.seats, z.reservations.clone());
-                    state.load_waitlist(z.waitlist.clone());
-                    let seats: Vec<SeatSnapshot> = state
-                        .live_view(now)
-                        .into_iter()
-                        .map(|s| SeatSnapshot {
-                            seat_number: s.number.0,
-                            status: s.service,
-                            state: s.live,
-                        })
-                        .collect();
-                    json!({
-                        "id": z.zone.0,
-                        "seats": seats,
-                        "reservations": z
-                            .reservations
-                            .iter()
-                            .filter(|r| r.interval.end > now)
-                            .map(|r| PublicReservation::new(r, tz))
-                            .collect::<Vec<_>>(),
-                        "holds": z.waitlist.iter().filter_map(|e| public_hold(e, tz)).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            json!({ "seq": head, "at": local(now, tz), "zones": zones })
-        }
-        Audience::User(_) => {
-            let reservations: Vec<ReservationView> = zones
-                .iter()
-                .flat_map(|z| &z.reservations)
-                .map(|r| ReservationView::new(r, tz))
-                .collect();
-            let waitlist: Vec<WaitlistView> = zones
-                .iter()
-                .flat_map(|z| &z.waitlist)
-                .map(|e| WaitlistView::new(e, tz))
-                .collect();
-            json!({
-                "seq": head,
-                "at": local(now, tz),
-                "reservations": reservations,
-                "waitlist": waitlist,
-            })
-        }
-    };
-    frame("snapshot", Some(head), &data)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::live::{Live, LiveSettings};
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
     use pica_actors::{Interval, ReservationStatus, SeatNumber};
     use std::sync::OnceLock;
     use std::time::Duration;
@@ -495,6 +506,7 @@ mod tests {
         heartbeat: Duration,
     ) -> Feed {
         Feed {
+            snapshot: None,
             first: VecDeque::new(),
             live: receiver,
             last: 0,
@@ -574,6 +586,90 @@ mod tests {
         // A member's own events are rendered for them alone.
         assert!(render(&Audience::User(2), &e, chrono_tz::UTC).is_none());
         assert!(render(&Audience::User(1), &e, chrono_tz::UTC).is_some());
+    }
+
+    fn parts_of(reservations: usize, per_part: usize) -> Parts {
+        let mut p = pica_actors::projection::Projection::default();
+        let all = (0..reservations)
+            .map(|i| {
+                let mut r = match &envelope(1, 1, "quiet").event {
+                    DomainEvent::ReservationCreated { reservation } => reservation.clone(),
+                    _ => unreachable!(),
+                };
+                r.seat = SeatNumber(format!("A{i}"));
+                r
+            })
+            .collect();
+        p.load(ZoneId("quiet".into()), Vec::new(), all, Vec::new());
+        let zones = p.snapshot(&Scope::Public { zone: None });
+        let now = Utc.with_ymd_and_hms(2030, 1, 1, 8, 0, 0).unwrap();
+        Parts::new(
+            &Audience::Public(None),
+            zones,
+            40,
+            now,
+            chrono_tz::UTC,
+            per_part,
+        )
+    }
+
+    async fn until(what: &str, condition: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_goes_out_in_parts_then_live_events_follow() {
+        let live = Live::new(settings());
+        let (sender, receiver) = broadcast::channel(16);
+        let mut stream = feed(&live, receiver, Audience::Public(None), HOUR);
+        stream.last = 40;
+        let place = live.admit_snapshot().unwrap();
+        let far = Instant::now() + HOUR;
+        stream.snapshot = Some(send_snapshot(parts_of(5, 2), place, far));
+        // Committed while the snapshot is sent: it comes after it, once.
+        sender.send(envelope(41, 1, "quiet")).unwrap();
+        let mut parts = Vec::new();
+        loop {
+            let frame = text(stream.next().await);
+            let last = frame.contains("\"last\":true");
+            parts.push(frame);
+            if last {
+                break;
+            }
+        }
+        // 2 items a part, of which the zone's fragment is one: a reservation a part.
+        assert_eq!(parts.len(), 5);
+        assert!(parts.last().unwrap().contains("\nid: 40\n"));
+        let next = text(stream.next().await);
+        assert!(
+            next.starts_with("event: reservation_created\nid: 41\n"),
+            "{next}"
+        );
+        until("the place to be free", || live.snapshots_in_progress() == 0).await;
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_not_taken_in_time_frees_its_place_and_ends_the_stream() {
+        let live = Live::new(settings());
+        let (_sender, receiver) = broadcast::channel(16);
+        let mut stream = feed(&live, receiver, Audience::Public(None), HOUR);
+        let place = live.admit_snapshot().unwrap();
+        let soon = Instant::now() + Duration::from_millis(50);
+        stream.snapshot = Some(send_snapshot(parts_of(50, 2), place, soon));
+        // Nobody reads: at the deadline the place is given back...
+        until("the place to be free", || live.snapshots_in_progress() == 0).await;
+        // ...and the stream ends after what was already handed over, without the
+        // snapshot's id, so a reconnection starts a fresh snapshot.
+        let mut frames = Vec::new();
+        while let Some(frame) = stream.next().await {
+            frames.push(String::from_utf8(frame.to_vec()).unwrap());
+        }
+        assert!(frames.len() < 50, "{} frames", frames.len());
+        assert!(frames.iter().all(|f| !f.contains("\nid: ")), "{frames:?}");
     }
 
     #[tokio::test]
