@@ -180,15 +180,19 @@ mod engine_tests {
             self.begun.load(Ordering::SeqCst)
         }
 
+        /// The seats of every committed create, sorted (concurrent requests commit in
+        /// either order).
         fn created(&self) -> Vec<SeatNumber> {
             let committed = self.committed.lock().unwrap();
-            committed
+            let mut seats: Vec<SeatNumber> = committed
                 .iter()
                 .filter_map(|c| match c {
                     Change::CreateReservation { reservation, .. } => Some(reservation.seat.clone()),
                     _ => None,
                 })
-                .collect()
+                .collect();
+            seats.sort();
+            seats
         }
     }
 
@@ -417,7 +421,7 @@ mod engine_tests {
         assert_eq!(cancelled.status, ReservationStatus::Cancelled);
         assert_eq!(
             storage.created(),
-            vec![seat(6), seat(1), seat(2), seat(3), seat(4)]
+            vec![seat(1), seat(2), seat(3), seat(4), seat(6)]
         );
         until("every gate to be empty", || {
             let a = engine.admission();
