@@ -77,6 +77,9 @@ impl Application {
         let config = EngineConfig {
             per_user_limit: settings.max_active_reservations,
             rpc_timeout: settings.actor_timeout,
+            zone_queue_limit: settings.zone_queue_limit,
+            book_queue_limit: settings.book_queue_limit,
+            max_queue: settings.commit_queue_limit,
             book_hold: settings.books.hold,
             prepare_timeout: settings.books.prepare_timeout,
             event_buffer: settings.live.event_buffer,

@@ -202,6 +202,11 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
     pub actor_timeout: Duration,
+    /// Admission control: the most requests in flight at one zone actor, at the book
+    /// stock actor, and waiting in the commit queue; past them, 503 at once.
+    pub zone_queue_limit: usize,
+    pub book_queue_limit: usize,
+    pub commit_queue_limit: usize,
     pub seed_demo: bool,
     pub medimatch: MedimatchSettings,
     pub books: BookSettings,
@@ -312,6 +317,19 @@ impl Settings {
                 "PICA_PASSWORD_HASH_QUEUE must be between 1 and 100000, got {password_hash_queue}"
             );
         }
+        let queue_limit = |key: &str, default: usize| -> anyhow::Result<usize> {
+            let limit: usize = parse(&get, key, default)?;
+            if !(1..=1_000_000).contains(&limit) {
+                bail!("{key} must be between 1 and 1000000, got {limit}");
+            }
+            Ok(limit)
+        };
+        let engine_defaults = pica_actors::EngineConfig::default();
+        let zone_queue_limit =
+            queue_limit("PICA_ZONE_QUEUE_LIMIT", engine_defaults.zone_queue_limit)?;
+        let book_queue_limit =
+            queue_limit("PICA_BOOK_QUEUE_LIMIT", engine_defaults.book_queue_limit)?;
+        let commit_queue_limit = queue_limit("PICA_COMMIT_QUEUE_LIMIT", engine_defaults.max_queue)?;
         Ok(Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://pica.db".into()),
             bind: get("PICA_BIND")
@@ -355,6 +373,9 @@ impl Settings {
             body_limit_bytes: parse(&get, "PICA_BODY_LIMIT_BYTES", 64 * 1024)?,
             request_timeout,
             actor_timeout: Duration::from_millis(parse(&get, "PICA_ACTOR_TIMEOUT_MS", 5000)?),
+            zone_queue_limit,
+            book_queue_limit,
+            commit_queue_limit,
             seed_demo: parse(&get, "PICA_SEED_DEMO", true)?,
             medimatch,
             books: BookSettings::from_lookup(&get)?,
@@ -443,6 +464,35 @@ mod tests {
         ] {
             let err = format!("{:#}", settings(&[(key, value)]).unwrap_err());
             assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn queue_limits_default_and_are_validated() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            (s.zone_queue_limit, s.book_queue_limit, s.commit_queue_limit),
+            (1024, 1024, 4096)
+        );
+        let s = settings(&[
+            ("PICA_ZONE_QUEUE_LIMIT", "8"),
+            ("PICA_BOOK_QUEUE_LIMIT", "4"),
+            ("PICA_COMMIT_QUEUE_LIMIT", "16"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.zone_queue_limit, s.book_queue_limit, s.commit_queue_limit),
+            (8, 4, 16)
+        );
+        for key in [
+            "PICA_ZONE_QUEUE_LIMIT",
+            "PICA_BOOK_QUEUE_LIMIT",
+            "PICA_COMMIT_QUEUE_LIMIT",
+        ] {
+            for bad in ["0", "-1", "lots"] {
+                let err = format!("{:#}", settings(&[(key, bad)]).unwrap_err());
+                assert!(err.contains(key), "{key}={bad}: {err}");
+            }
         }
     }
 

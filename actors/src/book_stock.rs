@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::SubsecRound;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::oneshot;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
@@ -30,7 +30,7 @@ use crate::engine::{Engine, unwrap_call};
 use crate::error::EngineError;
 use crate::notifier::NotifierMsg;
 use crate::storage::{Change, Created, IdempotencyTag, Storage};
-use crate::unit_of_work::{CommitError, Intent, Outcome, UowMsg};
+use crate::unit_of_work::{CommitError, Intent, Outcome, UowHandle, UowMsg};
 
 pub use crate::book_state::{BookQuery, BookState, BookView, OpId};
 
@@ -96,7 +96,7 @@ pub struct BookStockActor;
 
 pub struct BookArgs {
     pub storage: Arc<dyn Storage>,
-    pub uow: ActorRef<UowMsg>,
+    pub uow: UowHandle,
     pub notifier: Option<ActorRef<NotifierMsg>>,
     pub clock: Arc<dyn Clock>,
     /// How long an uncollected reservation holds its copies.
@@ -109,7 +109,7 @@ pub struct BookActorState {
     pub(crate) books: BookState,
     /// Prepared (not yet submitted) bundle holds.
     pub(crate) prepared: HashSet<BookReservationId>,
-    pub(crate) uow: ActorRef<UowMsg>,
+    pub(crate) uow: UowHandle,
     notifier: Option<ActorRef<NotifierMsg>>,
     clock: Arc<dyn Clock>,
     hold: chrono::Duration,
@@ -129,6 +129,7 @@ impl Actor for BookStockActor {
         // Like a zone: every write submitted before now is decided before we read back.
         match args
             .uow
+            .actor
             .call(UowMsg::Barrier, Some(args.barrier_timeout))
             .await?
         {
@@ -175,7 +176,7 @@ impl Actor for BookStockActor {
                 to,
                 reply,
             } => {
-                let _ = change_status(&myself, state, id, user_id, to, move |outcome| {
+                let _ = change_status(&myself, state, id, user_id, to, true, move |outcome| {
                     let _ = reply.send(outcome);
                 });
             }
@@ -195,6 +196,7 @@ impl Actor for BookStockActor {
                         id,
                         None,
                         BookReservationStatus::Expired,
+                        false,
                         move |outcome| {
                             let _ = tx.send(outcome.is_ok());
                         },
@@ -292,6 +294,11 @@ fn reserve(
         let _ = reply.send(Err(refusal));
         return;
     }
+    // A place in the commit queue before anything changes: refused, nothing to undo.
+    let Some(pass) = state.uow.admit() else {
+        let _ = reply.send(Err(EngineError::Overloaded));
+        return;
+    };
     let reservation = new_reservation(state, user_id, book_id, copies);
     state.books.apply_reserve(reservation.clone());
     let me = myself.clone();
@@ -317,17 +324,20 @@ fn reserve(
             let _ = reply.send(outcome.map(|()| reservation).map_err(commit_refusal));
         }),
     };
-    submit(&state.uow, intent);
+    state.uow.submit(intent, Some(pass));
 }
 
 /// Begins a status change and submits it; `done` gets the answer. Returns whether the
-/// change was submitted (false: refused, and `done` already got the refusal).
+/// change was submitted (false: refused, and `done` already got the refusal). A
+/// client's change (`admit`) needs a place in the commit queue; the engine's own
+/// (expiry) is never refused for that.
 fn change_status(
     myself: &ActorRef<BookMsg>,
     state: &mut BookActorState,
     id: BookReservationId,
     user_id: Option<UserId>,
     to: BookReservationStatus,
+    admit: bool,
     done: impl FnOnce(Result<BookReservation, EngineError>) + Send + 'static,
 ) -> bool {
     let before = match state.books.begin_status_change(&id, user_id, to) {
@@ -336,6 +346,16 @@ fn change_status(
             done(Err(refusal));
             return false;
         }
+    };
+    let pass = if admit {
+        let Some(pass) = state.uow.admit() else {
+            state.books.undo(&id);
+            done(Err(EngineError::Overloaded));
+            return false;
+        };
+        Some(pass)
+    } else {
+        None
     };
     let now = state.clock.now().trunc_subsecs(6);
     let after = BookReservation {
@@ -362,7 +382,7 @@ fn change_status(
             done(outcome.map(|()| after).map_err(commit_refusal));
         }),
     };
-    submit(&state.uow, intent);
+    state.uow.submit(intent, pass);
     true
 }
 
@@ -398,12 +418,10 @@ fn restock(
     submit(&state.uow, intent);
 }
 
-/// Hands an intent to the unit of work; if it is gone (the engine is restarting), the
-/// intent fails at once so its participants undo.
-pub(crate) fn submit(uow: &ActorRef<UowMsg>, intent: Intent) {
-    if let Err(MessagingErr::SendErr(UowMsg::Submit(intent))) = uow.cast(UowMsg::Submit(intent)) {
-        (intent.on_outcome)(Err(CommitError::Overloaded));
-    }
+/// Hands one of the engine's own intents to the unit of work (see
+/// [`UowHandle::submit`]); a client's write takes its place first with `admit`.
+pub(crate) fn submit(uow: &UowHandle, intent: Intent) {
+    uow.submit(intent, None);
 }
 
 pub(crate) fn commit_refusal(err: CommitError) -> EngineError {
@@ -476,7 +494,7 @@ impl Engine {
         book_id: BookId,
         new_total: u32,
     ) -> Result<BookView, EngineError> {
-        self.call_books(|reply| BookMsg::Restock {
+        self.call_books_unbounded(|reply| BookMsg::Restock {
             book_id,
             total: new_total,
             reply,
@@ -490,7 +508,7 @@ impl Engine {
     /// scheduler calls it; tests call it after moving the clock.
     pub async fn expire_book_reservations(&self) -> Result<usize, EngineError> {
         let pending = self
-            .call_books(|reply| BookMsg::ExpireDue { reply: Some(reply) })
+            .call_books_unbounded(|reply| BookMsg::ExpireDue { reply: Some(reply) })
             .await?;
         let mut expired = 0;
         for decided in pending {
@@ -509,7 +527,18 @@ impl Engine {
         }
     }
 
+    /// Asks the book actor on behalf of a client: refused at once with `Overloaded`
+    /// when it has its bound of requests in flight (see `Engine::call`).
     pub(crate) async fn call_books<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(RpcReplyPort<T>) -> BookMsg,
+    ) -> Result<T, EngineError> {
+        let _pass = self.admit_books()?;
+        self.call_books_unbounded(build).await
+    }
+
+    /// Asks the book actor without taking a place in its bound (admin, scheduler).
+    pub(crate) async fn call_books_unbounded<T: Send + 'static>(
         &self,
         build: impl FnOnce(RpcReplyPort<T>) -> BookMsg,
     ) -> Result<T, EngineError> {

@@ -38,7 +38,7 @@ use serde::Serialize;
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::book_stock::{BookActorState, BookMsg, commit_refusal, submit};
+use crate::book_stock::{BookActorState, BookMsg, commit_refusal};
 use crate::domain::{
     BookId, BookReservation, DomainEvent, Reservation, ReservationId, ReservationStatus,
     ReserveRequest, UserId,
@@ -258,7 +258,13 @@ pub(crate) fn zone_submit(state: &mut ZoneActorState, bundle: SealedBundle) {
         bundle.fail(BundlePart::Seat, EngineError::PrepareExpired);
         return;
     }
-    submit(&state.uow, bundle.into_intent());
+    // Sealed but not queued: the guard undoes both parts if there is no room.
+    let Some(pass) = state.uow.admit() else {
+        state.stats.overloaded += 1;
+        bundle.fail(BundlePart::Commit, EngineError::Overloaded);
+        return;
+    };
+    state.uow.submit(bundle.into_intent(), Some(pass));
 }
 
 /// Book side of phase two: seal the hold and pass the bundle on to the zone.
@@ -345,6 +351,9 @@ impl Engine {
         let zone_id = self
             .zone_of(&request.seat.seat)
             .ok_or_else(|| seat_err(EngineError::UnknownSeat(request.seat.seat.clone())))?;
+        // One place at each actor for the whole protocol, taken before anything is sent.
+        let _seat_pass = self.admit_zone(&zone_id).map_err(seat_err)?;
+        let _book_pass = self.admit_books().map_err(book_err)?;
         let zone = self
             .zone_actor(&zone_id)
             .ok_or(seat_err(EngineError::Unavailable))?;

@@ -1,5 +1,7 @@
-//! The handle the HTTP edge uses: it routes each request to the right actor and turns
-//! mailbox and timeout failures into [`EngineError::Unavailable`].
+//! The handle the HTTP edge uses: it routes each request to the right actor, refuses
+//! it with [`EngineError::Overloaded`] when that actor already has its bound of
+//! requests in flight (see [`crate::admission`]), and turns mailbox and timeout
+//! failures into [`EngineError::Unavailable`].
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -9,6 +11,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, MessagingErr};
 use tokio::task::JoinHandle;
 
+use crate::admission::{Gate, GateStats, Pass};
 use crate::book_stock::{BookMsg, BookSlot};
 use crate::clock::Clock;
 use crate::domain::{
@@ -32,8 +35,13 @@ pub struct EngineConfig {
     pub rpc_timeout: Duration,
     /// Most intents committed in one transaction.
     pub max_batch: usize,
-    /// Most intents waiting for the unit of work before new ones are refused.
+    /// Most intents waiting for the unit of work before clients' writes are refused.
     pub max_queue: usize,
+    /// Most requests in flight at one zone actor (in its mailbox or waiting for their
+    /// commit) before new ones are refused.
+    pub zone_queue_limit: usize,
+    /// Likewise for the book stock actor.
+    pub book_queue_limit: usize,
     /// Events kept for `Last-Event-ID` resumption.
     pub event_buffer: usize,
     /// Events a subscriber may fall behind before it is dropped.
@@ -52,7 +60,11 @@ impl Default for EngineConfig {
             per_user_limit: 3,
             rpc_timeout: Duration::from_secs(5),
             max_batch: 1024,
-            max_queue: 50_000,
+            // Sized so that 1024 clients with one request each are never refused, while
+            // queued work (and so latency) stays bounded past that.
+            max_queue: 4096,
+            zone_queue_limit: 1024,
+            book_queue_limit: 1024,
             event_buffer: 4096,
             event_channel_capacity: 1024,
             book_hold: Duration::from_secs(48 * 3600),
@@ -78,6 +90,19 @@ struct Inner {
     ledger: Arc<UserLedger>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
+    /// Admission: one gate per zone actor, one for the book actor, one for the unit of
+    /// work's queue (shared with the actors that submit to it).
+    zone_gates: DashMap<ZoneId, Arc<Gate>>,
+    book_gate: Arc<Gate>,
+    commit_gate: Arc<Gate>,
+}
+
+/// How full each bounded queue is and how often it refused, for `/metrics`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdmissionStats {
+    pub zones: Vec<(ZoneId, GateStats)>,
+    pub books: GateStats,
+    pub commit: GateStats,
 }
 
 impl Engine {
@@ -93,7 +118,9 @@ impl Engine {
         let ledger = Arc::new(UserLedger::new(config.per_user_limit));
         let notifier = Arc::new(RwLock::new(None));
         let books: BookSlot = Arc::new(RwLock::new(None));
+        let commit_gate = Gate::new(config.max_queue);
         let args = SupervisorArgs {
+            commit_queue: commit_gate.clone(),
             storage,
             clock: clock.clone(),
             ledger: ledger.clone(),
@@ -110,7 +137,14 @@ impl Engine {
             .iter()
             .flat_map(|z| z.seats.iter().map(|s| (s.number.clone(), z.id.clone())))
             .collect();
+        let zone_gates = layout
+            .iter()
+            .map(|z| (z.id.clone(), Gate::new(config.zone_queue_limit)))
+            .collect();
         let inner = Inner {
+            zone_gates,
+            book_gate: Gate::new(config.book_queue_limit),
+            commit_gate,
             directory,
             layout: RwLock::new(layout),
             seat_zone,
@@ -185,7 +219,7 @@ impl Engine {
             return Err(EngineError::SeatExists(seat.number));
         }
         let added = seat.clone();
-        self.call(zone, |reply| ZoneMsg::AddSeat { seat: added, reply })
+        self.call_unbounded(zone, |reply| ZoneMsg::AddSeat { seat: added, reply })
             .await??;
         self.inner
             .seat_zone
@@ -209,7 +243,7 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownSeat(seat.clone()))?;
         let number = seat.clone();
         let cancelled = self
-            .call(&zone, |reply| ZoneMsg::SetSeatService {
+            .call_unbounded(&zone, |reply| ZoneMsg::SetSeatService {
                 seat: number,
                 service,
                 reply,
@@ -320,7 +354,10 @@ impl Engine {
     pub async fn zone_stats(&self) -> Vec<(ZoneId, Result<crate::zone::ZoneStats, EngineError>)> {
         let mut all = Vec::new();
         for zone in self.layout() {
-            let stats = self.call(&zone.id, |reply| ZoneMsg::Stats { reply }).await;
+            // Never refused: an operator must be able to look at an overloaded zone.
+            let stats = self
+                .call_unbounded(&zone.id, |reply| ZoneMsg::Stats { reply })
+                .await;
             all.push((zone.id, stats));
         }
         all
@@ -377,13 +414,66 @@ impl Engine {
             .ok_or(EngineError::Unavailable)
     }
 
+    /// Asks a zone actor on behalf of a client: refused at once with `Overloaded`,
+    /// before anything is sent, when the zone has its bound of requests in flight. The
+    /// pass is held until the answer (or timeout, or the actor's death) comes back.
     pub(crate) async fn call<T: Send + 'static>(
+        &self,
+        zone: &ZoneId,
+        build: impl FnOnce(ractor::RpcReplyPort<T>) -> ZoneMsg,
+    ) -> Result<T, EngineError> {
+        let _pass = self.admit_zone(zone)?;
+        self.call_unbounded(zone, build).await
+    }
+
+    /// Asks a zone actor without taking a place in its bound: admin, the scheduler's
+    /// sweeps and tests, which must get through an overloaded zone.
+    pub(crate) async fn call_unbounded<T: Send + 'static>(
         &self,
         zone: &ZoneId,
         build: impl FnOnce(ractor::RpcReplyPort<T>) -> ZoneMsg,
     ) -> Result<T, EngineError> {
         let actor = self.zone_actor(zone).ok_or(EngineError::Unavailable)?;
         unwrap_call(actor.call(build, Some(self.inner.config.rpc_timeout)).await)
+    }
+
+    /// A place among the zone actor's requests in flight, or `Overloaded`.
+    pub(crate) fn admit_zone(&self, zone: &ZoneId) -> Result<Pass, EngineError> {
+        let gate = match self.inner.zone_gates.get(zone) {
+            Some(gate) => gate.clone(),
+            // A zone added since the start (admin) gets its gate on first use.
+            None => self
+                .inner
+                .zone_gates
+                .entry(zone.clone())
+                .or_insert_with(|| Gate::new(self.inner.config.zone_queue_limit))
+                .clone(),
+        };
+        gate.try_enter().ok_or(EngineError::Overloaded)
+    }
+
+    /// A place among the book actor's requests in flight, or `Overloaded`.
+    pub(crate) fn admit_books(&self) -> Result<Pass, EngineError> {
+        self.inner
+            .book_gate
+            .try_enter()
+            .ok_or(EngineError::Overloaded)
+    }
+
+    /// How full every bounded queue is and how many requests each refused.
+    pub fn admission(&self) -> AdmissionStats {
+        let mut zones: Vec<(ZoneId, GateStats)> = self
+            .inner
+            .zone_gates
+            .iter()
+            .map(|e| (e.key().clone(), e.value().snapshot()))
+            .collect();
+        zones.sort_by(|a, b| a.0.cmp(&b.0));
+        AdmissionStats {
+            zones,
+            books: self.inner.book_gate.snapshot(),
+            commit: self.inner.commit_gate.snapshot(),
+        }
     }
 }
 

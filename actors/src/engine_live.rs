@@ -75,12 +75,13 @@ impl Engine {
         let zones: Vec<ZoneId> = self.layout().into_iter().map(|z| z.id).collect();
         for zone in &zones {
             total += self
-                .call(zone, |reply| ZoneMsg::Sweep { reply: Some(reply) })
+                .call_unbounded(zone, |reply| ZoneMsg::Sweep { reply: Some(reply) })
                 .await?;
         }
         // Settling those writes may have offered freed seats; wait for those too.
         for zone in &zones {
-            self.call(zone, |reply| ZoneMsg::Flush { reply }).await?;
+            self.call_unbounded(zone, |reply| ZoneMsg::Flush { reply })
+                .await?;
         }
         Ok(total)
     }

@@ -12,6 +12,7 @@
 //!   HTTP edge talks to.
 //! * [`storage`] is the port the engine persists through; the service implements it.
 
+pub mod admission;
 pub mod book_state;
 pub mod book_stock;
 pub mod bundle;
@@ -33,11 +34,12 @@ pub mod zone_admin;
 pub mod zone_live;
 pub mod zone_state;
 
+pub use admission::GateStats;
 pub use book_state::{BookQuery, BookView};
 pub use bundle::{Bundle, BundleError, BundlePart, BundleRequest};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use domain::*;
-pub use engine::{Engine, EngineConfig};
+pub use engine::{AdmissionStats, Engine, EngineConfig};
 pub use error::EngineError;
 pub use lifecycle::LifecycleConfig;
 pub use storage::{Change, Created, IdempotencyTag, Storage, StorageError};

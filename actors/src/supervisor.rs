@@ -25,7 +25,7 @@ use crate::domain::ZoneId;
 use crate::engine::EngineConfig;
 use crate::notifier::{Notifier, NotifierArgs, NotifierMsg};
 use crate::storage::Storage;
-use crate::unit_of_work::{UnitOfWork, UowArgs, UowMsg};
+use crate::unit_of_work::{UnitOfWork, UowArgs, UowHandle, UowMsg};
 use crate::user_ledger::UserLedger;
 use crate::zone::{ZoneActor, ZoneArgs, ZoneMsg};
 
@@ -61,6 +61,8 @@ pub struct SupervisorArgs {
     pub notifier_slot: Arc<std::sync::RwLock<Option<ActorRef<NotifierMsg>>>>,
     /// Where the live book stock actor is published.
     pub books: BookSlot,
+    /// Bounds the unit of work's queue; outlives any one unit of work.
+    pub commit_queue: Arc<crate::admission::Gate>,
 }
 
 pub struct SupervisorState {
@@ -113,7 +115,7 @@ impl EngineSupervisor {
         let args = ZoneArgs {
             zone: zone.clone(),
             storage: state.args.storage.clone(),
-            uow: state.uow.clone(),
+            uow: Self::uow_handle(state),
             ledger: state.args.ledger.clone(),
             clock: state.args.clock.clone(),
             barrier_timeout: state.args.config.rpc_timeout,
@@ -132,7 +134,7 @@ impl EngineSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         let args = BookArgs {
             storage: state.args.storage.clone(),
-            uow: state.uow.clone(),
+            uow: Self::uow_handle(state),
             notifier: Some(state.notifier.clone()),
             clock: state.args.clock.clone(),
             hold: state.args.config.book_hold,
@@ -142,6 +144,13 @@ impl EngineSupervisor {
         state.books = Some(actor.get_id());
         *state.args.books.write().expect("book slot poisoned") = Some(actor);
         Ok(())
+    }
+
+    fn uow_handle(state: &SupervisorState) -> UowHandle {
+        UowHandle {
+            actor: state.uow.clone(),
+            queue: state.args.commit_queue.clone(),
+        }
     }
 
     /// Takes the book stock actor out of service (requests get 503) and respawns it.

@@ -13,9 +13,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
 use tracing::{debug, warn};
 
+use crate::admission::{Gate, Pass};
 use crate::domain::DomainEvent;
 use crate::notifier::NotifierMsg;
 use crate::storage::{Change, Storage, StorageError};
@@ -54,7 +55,9 @@ impl Intent {
 }
 
 pub enum UowMsg {
-    Submit(Intent),
+    /// An intent and its place in the queue's [`Gate`], given back when the intent
+    /// leaves the queue for a transaction.
+    Submit(Intent, Pass),
     /// Replies once everything submitted before it has been decided. A restarting zone
     /// uses it so that its rebuild from the database sees every in-flight write.
     Barrier(RpcReplyPort<()>),
@@ -63,6 +66,34 @@ pub enum UowMsg {
 }
 
 pub struct UnitOfWork;
+
+/// The unit of work as the actors that submit to it see it: the actor, and the gate
+/// bounding its queue (shared by every submitter, and kept across restarts).
+#[derive(Clone)]
+pub struct UowHandle {
+    pub actor: ActorRef<UowMsg>,
+    pub queue: Arc<Gate>,
+}
+
+impl UowHandle {
+    /// A place in the queue for a client's write, or `None` if the queue is full. Take
+    /// it before changing anything, so that a refusal has nothing to undo.
+    pub fn admit(&self) -> Option<Pass> {
+        self.queue.try_enter()
+    }
+
+    /// Hands an intent to the unit of work, in the place `pass` reserved (the engine's
+    /// own writes pass `None`: counted, never refused here). If the unit of work is gone
+    /// (the engine is restarting), the intent fails at once so its participants undo.
+    pub fn submit(&self, intent: Intent, pass: Option<Pass>) {
+        let pass = pass.unwrap_or_else(|| self.queue.enter());
+        if let Err(MessagingErr::SendErr(UowMsg::Submit(intent, _))) =
+            self.actor.cast(UowMsg::Submit(intent, pass))
+        {
+            (intent.on_outcome)(Err(CommitError::Overloaded));
+        }
+    }
+}
 
 pub struct UowArgs {
     pub storage: Arc<dyn Storage>,
@@ -74,7 +105,8 @@ pub struct UowArgs {
 pub struct UowState {
     storage: Arc<dyn Storage>,
     notifier: Option<ActorRef<NotifierMsg>>,
-    queue: VecDeque<Intent>,
+    /// Intents waiting for the next transaction, each with its place in the gate.
+    queue: VecDeque<(Intent, Option<Pass>)>,
     in_flight: bool,
     max_batch: usize,
     max_queue: usize,
@@ -112,20 +144,25 @@ impl Actor for UnitOfWork {
         state: &mut UowState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            UowMsg::Submit(intent) => {
+            UowMsg::Submit(intent, pass) => {
+                // A backstop behind the gate: the engine's own writes are not refused
+                // by the gate, so the queue could still outgrow it.
                 if state.queue.len() >= state.max_queue {
                     intent.decide(Err(CommitError::Overloaded), &None);
                 } else {
-                    state.queue.push_back(intent);
+                    state.queue.push_back((intent, Some(pass)));
                 }
             }
-            UowMsg::Barrier(reply) => state.queue.push_back(Intent {
-                changes: Vec::new(),
-                events: Vec::new(),
-                on_outcome: Box::new(move |_| {
-                    let _ = reply.send(());
-                }),
-            }),
+            UowMsg::Barrier(reply) => state.queue.push_back((
+                Intent {
+                    changes: Vec::new(),
+                    events: Vec::new(),
+                    on_outcome: Box::new(move |_| {
+                        let _ = reply.send(());
+                    }),
+                },
+                None,
+            )),
             UowMsg::Decided(decided) => {
                 state.in_flight = false;
                 state.committed_batches += 1;
@@ -137,7 +174,8 @@ impl Actor for UnitOfWork {
         }
         if !state.in_flight && !state.queue.is_empty() {
             let n = state.queue.len().min(state.max_batch);
-            let batch: Vec<Intent> = state.queue.drain(..n).collect();
+            // Leaving the queue gives the intents' places back (the passes drop here).
+            let batch: Vec<Intent> = state.queue.drain(..n).map(|(intent, _)| intent).collect();
             state.in_flight = true;
             let storage = state.storage.clone();
             tokio::spawn(async move {

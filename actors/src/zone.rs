@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::SubsecRound;
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::{info, instrument};
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::error::EngineError;
 use crate::storage::{Change, Created, IdempotencyTag, Storage};
-use crate::unit_of_work::{CommitError, Intent, Outcome, UowMsg};
+use crate::unit_of_work::{CommitError, Intent, Outcome, UowHandle, UowMsg};
 use crate::user_ledger::UserLedger;
 use crate::zone_state::{SeatView, ZoneState};
 
@@ -40,6 +40,8 @@ pub struct ZoneStats {
     /// Creates whose transaction committed / failed.
     pub committed: u64,
     pub commit_failures: u64,
+    /// Writes refused with 503 because the unit of work's queue was full.
+    pub overloaded: u64,
     /// Active reservations (and holds) held in memory now.
     pub held: usize,
 }
@@ -152,7 +154,7 @@ pub struct ZoneActor;
 pub struct ZoneArgs {
     pub zone: ZoneId,
     pub storage: Arc<dyn Storage>,
-    pub uow: ActorRef<UowMsg>,
+    pub uow: UowHandle,
     pub ledger: Arc<UserLedger>,
     pub clock: Arc<dyn Clock>,
     /// How long a (re)starting zone waits for in-flight writes before giving up.
@@ -164,7 +166,7 @@ pub struct ZoneArgs {
 
 pub struct ZoneActorState {
     pub(crate) book: ZoneState,
-    pub(crate) uow: ActorRef<UowMsg>,
+    pub(crate) uow: UowHandle,
     pub(crate) ledger: Arc<UserLedger>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) lifecycle: crate::lifecycle::LifecycleConfig,
@@ -198,6 +200,7 @@ impl Actor for ZoneActor {
         // holds everything this zone ever acknowledged before we read it back.
         match args
             .uow
+            .actor
             .call(UowMsg::Barrier, Some(args.barrier_timeout))
             .await?
         {
@@ -375,6 +378,12 @@ fn reserve(
         let _ = reply.send(Err(refusal));
         return;
     }
+    // A place in the commit queue before anything changes: refused, nothing to undo.
+    let Some(pass) = state.uow.admit() else {
+        state.stats.overloaded += 1;
+        let _ = reply.send(Err(EngineError::Overloaded));
+        return;
+    };
     let reservation = Reservation {
         id: Uuid::now_v7(),
         user_id: request.user_id,
@@ -426,7 +435,7 @@ fn reserve(
             let _ = reply.send(outcome.map(|()| reservation).map_err(commit_refusal));
         }),
     };
-    submit(&state.uow, intent);
+    state.uow.submit(intent, Some(pass));
 }
 
 fn change_status(
@@ -463,6 +472,10 @@ fn change_status(
         )));
         return;
     }
+    let Some(pass) = admit_or_undo(state, &id) else {
+        let _ = reply.send(Err(EngineError::Overloaded));
+        return;
+    };
     let after = Reservation {
         status: to,
         ..before.clone()
@@ -473,11 +486,35 @@ fn change_status(
         to,
         at: now,
     };
-    submit_status_change(myself, state, &before, after, change, Some(reply));
+    submit_status_change(
+        myself,
+        state,
+        &before,
+        after,
+        change,
+        Some(reply),
+        Some(pass),
+    );
+}
+
+/// A place in the commit queue for a client's status change already begun in the zone
+/// state; if the queue is full the change is undone (the caller answers 503).
+pub(crate) fn admit_or_undo(
+    state: &mut ZoneActorState,
+    id: &ReservationId,
+) -> Option<crate::admission::Pass> {
+    let pass = state.uow.admit();
+    if pass.is_none() {
+        state.stats.overloaded += 1;
+        state.book.undo_status_change(id);
+    }
+    pass
 }
 
 /// Submits a status change of `before` (already begun in the zone state) to `after`,
 /// persisted by `change`; settles or undoes it once decided and answers `reply`.
+/// `pass` is the client's place in the commit queue (`None`: the engine's own change).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn submit_status_change(
     myself: &ActorRef<ZoneMsg>,
     state: &mut ZoneActorState,
@@ -485,6 +522,7 @@ pub(crate) fn submit_status_change(
     after: Reservation,
     change: Change,
     reply: Option<Reply<Reservation>>,
+    pass: Option<crate::admission::Pass>,
 ) {
     let (id, to) = (after.id, after.status);
     let zone = myself.clone();
@@ -506,15 +544,13 @@ pub(crate) fn submit_status_change(
             }
         }),
     };
-    submit(&state.uow, intent);
+    state.uow.submit(intent, pass);
 }
 
-/// Hands an intent to the unit of work; if it is gone (the engine is restarting), the
-/// intent fails at once so its participants undo.
-pub(crate) fn submit(uow: &ActorRef<UowMsg>, intent: Intent) {
-    if let Err(MessagingErr::SendErr(UowMsg::Submit(intent))) = uow.cast(UowMsg::Submit(intent)) {
-        (intent.on_outcome)(Err(CommitError::Overloaded));
-    }
+/// Hands one of the engine's own intents to the unit of work (see
+/// [`UowHandle::submit`]); a client's write takes its place first with `admit`.
+pub(crate) fn submit(uow: &UowHandle, intent: Intent) {
+    uow.submit(intent, None);
 }
 
 pub(crate) fn commit_refusal(err: CommitError) -> EngineError {

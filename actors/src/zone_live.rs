@@ -107,7 +107,19 @@ pub(crate) fn check_out(
         ends_at: end,
         at: now,
     };
-    submit_status_change(myself, state, &before, after, change, Some(reply));
+    let Some(pass) = crate::zone::admit_or_undo(state, &id) else {
+        let _ = reply.send(Err(EngineError::Overloaded));
+        return;
+    };
+    submit_status_change(
+        myself,
+        state,
+        &before,
+        after,
+        change,
+        Some(reply),
+        Some(pass),
+    );
 }
 
 /// One sweep at the clock's `now`: due lifecycle moves, expired holds and stale waits,
@@ -137,7 +149,7 @@ pub(crate) fn sweep(
             to,
             at: now,
         };
-        submit_status_change(myself, state, &before, after, change, None);
+        submit_status_change(myself, state, &before, after, change, None, None);
         report.transitions += 1;
     }
     for id in state.book.due_waitlist(now) {
@@ -189,6 +201,11 @@ pub(crate) fn join_waitlist(
         let _ = reply.send(Err(refusal));
         return;
     }
+    let Some(pass) = state.uow.admit() else {
+        state.stats.overloaded += 1;
+        let _ = reply.send(Err(EngineError::Overloaded));
+        return;
+    };
     let entry = WaitlistEntry {
         id: Uuid::now_v7(),
         user_id,
@@ -203,8 +220,7 @@ pub(crate) fn join_waitlist(
     let zone = myself.clone();
     let id = entry.id;
     let created = entry.clone();
-    submit(
-        &state.uow,
+    state.uow.submit(
         Intent {
             changes: std::iter::once(Change::CreateWaitlistEntry {
                 entry: entry.clone(),
@@ -224,6 +240,7 @@ pub(crate) fn join_waitlist(
                 let _ = reply.send(outcome.map(|()| created).map_err(commit_refusal));
             }),
         },
+        Some(pass),
     );
 }
 

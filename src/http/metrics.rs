@@ -244,6 +244,57 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Admission control: per bounded queue (each zone actor, the book stock actor, the
+/// commit queue), its limit, how full it is now, and how many requests it refused.
+fn write_admission(out: &mut String, admission: &pica_actors::AdmissionStats) {
+    use pica_actors::GateStats;
+    let mut queues: Vec<(String, GateStats)> = admission
+        .zones
+        .iter()
+        .map(|(zone, stats)| {
+            (
+                format!("queue=\"zone\",zone=\"{}\"", escape(&zone.0)),
+                *stats,
+            )
+        })
+        .collect();
+    queues.push(("queue=\"books\"".into(), admission.books));
+    queues.push(("queue=\"commit\"".into(), admission.commit));
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&GateStats) -> u64,
+    );
+    let series: [Series; 3] = [
+        (
+            "pica_admission_refused_total",
+            "counter",
+            "Requests refused with 503 because the queue was at its limit.",
+            |s| s.refused,
+        ),
+        (
+            "pica_admission_in_flight",
+            "gauge",
+            "Requests in the queue now (sent to the actor and not answered, or waiting for a transaction).",
+            |s| s.in_flight as u64,
+        ),
+        (
+            "pica_admission_limit",
+            "gauge",
+            "The queue's bound (PICA_ZONE_QUEUE_LIMIT, PICA_BOOK_QUEUE_LIMIT, PICA_COMMIT_QUEUE_LIMIT).",
+            |s| s.limit as u64,
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, stats) in &queues {
+            let _ = writeln!(out, "{name}{{{labels}}} {}", value(stats));
+        }
+    }
+}
+
 /// `GET /metrics`: the registry, plus gauges read from the app state now.
 async fn render(
     State(state): State<AppState>,
@@ -297,6 +348,7 @@ async fn render(
         "pica_login_throttle_keys {}",
         state.auth.throttle.tracked()
     );
+    write_admission(&mut out, &state.engine.admission());
 
     out.push_str("# HELP pica_database_info The database backend in use.\n");
     out.push_str("# TYPE pica_database_info gauge\n");

@@ -323,6 +323,9 @@ pub struct Plan {
     pub timeout: Duration,
     pub progress: bool,
     pub seed: u64,
+    /// Requests per second offered by all workers together (each paces itself to its
+    /// share); `None`: every worker sends its next request as soon as it has an answer.
+    pub rate: Option<f64>,
 }
 
 struct Shared {
@@ -464,6 +467,8 @@ struct Worker {
     /// Cancels whose outcome is unknown, retried when the point ends.
     retry: Vec<Uuid>,
     reserve_url: String,
+    /// With `--rate`: when this worker's next request is due.
+    next_at: Option<tokio::time::Instant>,
 }
 
 async fn worker(index: usize, plan: Arc<Plan>, shared: Arc<Shared>) -> WorkerOut {
@@ -490,6 +495,7 @@ async fn worker(index: usize, plan: Arc<Plan>, shared: Arc<Shared>) -> WorkerOut
         },
         held: Vec::new(),
         retry: Vec::new(),
+        next_at: None,
         plan,
         shared,
     };
@@ -507,6 +513,7 @@ impl Worker {
             if self.shared.budget.fetch_sub(1, Ordering::Relaxed) <= 0 {
                 return;
             }
+            self.pace().await;
             match self.plan.scenario {
                 Scenario::Hot | Scenario::Spread => {
                     if self.plan.cancel_winners && !self.held.is_empty() {
@@ -519,6 +526,22 @@ impl Worker {
                 Scenario::Echo => self.echo().await,
             }
         }
+    }
+
+    /// With `--rate`, waits for this worker's next slot: `connections / rate` seconds
+    /// apart, the first at a random offset so the workers do not fire together. A
+    /// worker whose answer came late sends at once but does not catch up with a burst,
+    /// so a server that only slows down (instead of refusing) is offered less.
+    async fn pace(&mut self) {
+        let Some(rate) = self.plan.rate else { return };
+        let interval = Duration::from_secs_f64(self.plan.connections as f64 / rate);
+        let now = tokio::time::Instant::now();
+        let due = match self.next_at {
+            Some(due) => due,
+            None => now + interval.mul_f64(self.rng.gen_range(0.0..1.0)),
+        };
+        tokio::time::sleep_until(due).await;
+        self.next_at = Some((due + interval).max(tokio::time::Instant::now()));
     }
 
     /// Releases whatever this worker still holds so the next point starts from free
@@ -536,6 +559,8 @@ impl Worker {
                     200..=299 => self.out.events.push(Event::Cancelled(id)),
                     // 409: already cancelled by an earlier attempt whose answer was lost.
                     409 | 404 => self.out.events.push(Event::CancelRefused(id)),
+                    // Refused by admission control: still active; try again.
+                    503 if is_busy(&answer.body) => again.push(id),
                     _ => {
                         self.out.events.push(Event::CancelUnknown(id));
                         again.push(id);
@@ -614,8 +639,11 @@ impl Worker {
                 None => self.out.events.push(Event::CreateUnknown),
             },
             400..=499 => self.out.events.push(Event::CreateRefused),
-            // 5xx (timeouts, overload) and lost answers: the write may or may not
-            // have happened.
+            // Refused by admission control before anything was queued: nothing may be
+            // stored, which the audit checks.
+            503 if is_busy(&answer.body) => self.out.events.push(Event::CreateRefused),
+            // Other 5xx (timeouts, failed commits) and lost answers: the write may or
+            // may not have happened.
             _ => self.out.events.push(Event::CreateUnknown),
         }
     }
@@ -627,6 +655,12 @@ impl Worker {
         match answer.status {
             200..=299 => self.out.events.push(Event::Cancelled(id)),
             400..=499 => self.out.events.push(Event::CancelRefused(id)),
+            // Refused by admission control: still active (the audit checks it), and
+            // still ours to cancel.
+            503 if is_busy(&answer.body) => {
+                self.out.events.push(Event::CancelRefused(id));
+                self.held.push(id);
+            }
             _ => {
                 self.out.events.push(Event::CancelUnknown(id));
                 self.retry.push(id);
@@ -714,6 +748,16 @@ impl Worker {
             },
         }
     }
+}
+
+/// A 503 from admission control (the engine's `Overloaded`), as opposed to a timeout
+/// or a failed commit whose outcome is unknown.
+pub fn is_busy(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Detail {
+        detail: String,
+    }
+    serde_json::from_slice::<Detail>(body).is_ok_and(|d| d.detail.contains("busy"))
 }
 
 fn parse_id(body: &[u8]) -> Option<Uuid> {

@@ -61,6 +61,10 @@ run / ceiling options:
   --label NAME            result name (default: the database backend)
   --timeout D             client timeout per request (default 30s)
   --seed N                random seed (default 1)
+  --rate R                offer R requests/s in all (each worker paces itself to
+                          its share) instead of sending again as soon as answered;
+                          with many connections this overloads on purpose (see
+                          BENCHMARKS.md, admission control)
   --quiet                 no progress bar";
 
 #[derive(Serialize)]
@@ -108,6 +112,7 @@ struct Settings {
     hot_seats: Vec<String>,
     cancel_winners: bool,
     seed: u64,
+    rate: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -224,6 +229,10 @@ async fn run(args: &Args, argv: &[String], ceiling_only: bool) -> anyhow::Result
     let out_dir = PathBuf::from(args.get_or("out", "bench-results"));
     let timeout = args.duration("timeout", Duration::from_secs(30))?;
     let seed: u64 = args.parsed("seed", 1)?;
+    let rate: Option<f64> = args.get("rate").map(str::parse).transpose()?;
+    if rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        bail!("--rate must be a positive number of requests per second");
+    }
     let progress = !args.flag("quiet");
     let backend = match &database_url {
         Some(u) if u.starts_with("postgres") => "postgres",
@@ -296,6 +305,11 @@ async fn run(args: &Args, argv: &[String], ceiling_only: bool) -> anyhow::Result
         },
         timeout,
         progress,
+        rate: if scenario == Scenario::Echo {
+            None
+        } else {
+            rate
+        },
         seed: seed ^ (c as u64) << 32 ^ scenario as u64,
     };
 
@@ -364,6 +378,7 @@ async fn run(args: &Args, argv: &[String], ceiling_only: bool) -> anyhow::Result
             hot_seats,
             cancel_winners,
             seed,
+            rate,
         },
         ceiling: ceiling_points,
         points,

@@ -68,6 +68,15 @@ pub struct PointResult {
     /// Requests with no answer or a 5xx answer.
     pub errors: u64,
     pub ops: BTreeMap<String, OpStats>,
+    /// Latency of the answers that were not 503 (the requests the server accepted).
+    pub accepted: Latency,
+    /// How many answers were 503 (refused: admission control, or a restarting or
+    /// failing engine) and how long they took.
+    pub refused: u64,
+    pub refused_latency: Latency,
+    /// Requests per second offered with `--rate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offered_rps: Option<f64>,
     /// The echo server's throughput at the same connection count, same run.
     pub ceiling_rps: Option<f64>,
     pub ratio_to_ceiling: Option<f64>,
@@ -95,6 +104,16 @@ pub fn summarize(plan: &Plan, samples: Vec<Sample>, window: Duration) -> PointRe
             (op.name().to_string(), stats)
         })
         .collect();
+    let mut accepted: Vec<u32> = samples
+        .iter()
+        .filter(|s| s.status != 503)
+        .map(|s| s.micros)
+        .collect();
+    let mut refused: Vec<u32> = samples
+        .iter()
+        .filter(|s| s.status == 503)
+        .map(|s| s.micros)
+        .collect();
     let errors = samples
         .iter()
         .filter(|s| s.status == 0 || s.status >= 500)
@@ -110,6 +129,10 @@ pub fn summarize(plan: &Plan, samples: Vec<Sample>, window: Duration) -> PointRe
         status: status_counts(samples.iter().map(|s| &s.status)),
         errors,
         ops,
+        accepted: Latency::of(&mut accepted),
+        refused: refused.len() as u64,
+        refused_latency: Latency::of(&mut refused),
+        offered_rps: plan.rate,
         ceiling_rps: None,
         ratio_to_ceiling: None,
         audit: None,
@@ -135,6 +158,15 @@ pub fn line(p: &PointResult) -> String {
         p.latency.max_ms,
         status.join(" ")
     );
+    if p.refused > 0 || p.offered_rps.is_some() {
+        out.push_str(&format!(
+            "\n         accepted p99 {:.2} ms (max {:.2}); {} refused with 503, p99 {:.2} ms (max {:.2})",
+            p.accepted.p99_ms, p.accepted.max_ms, p.refused, p.refused_latency.p99_ms, p.refused_latency.max_ms
+        ));
+        if let Some(rate) = p.offered_rps {
+            out.push_str(&format!("; offered {rate:.0} req/s"));
+        }
+    }
     if let (Some(c), Some(r)) = (p.ceiling_rps, p.ratio_to_ceiling) {
         out.push_str(&format!("  ceiling {c:.0} req/s = {:.0}%", r * 100.0));
     }
