@@ -1,6 +1,7 @@
 # Sourced by scripts/test and scripts/fuzz-api: `start_throwaway_pg` starts a throwaway
 # PostgreSQL cluster on loopback (a free port, fsync off), exports
-# PICA_TEST_DATABASE_URL, and removes the cluster when the calling script exits.
+# PICA_TEST_DATABASE_URL, and removes the cluster when the calling script exits (a
+# caller with its own EXIT trap sets PG_OWN_TRAP=1 and calls stop_throwaway_pg there).
 
 pg_bin() {
     for dir in /usr/lib/postgresql/*/bin; do
@@ -25,7 +26,7 @@ start_throwaway_pg() {
     [ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
     # A free port, so that several runs (or another PostgreSQL) can coexist.
     local port=${PICA_TEST_PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 55432)}
-    trap stop_throwaway_pg EXIT
+    [ -n "${PG_OWN_TRAP:-}" ] || trap stop_throwaway_pg EXIT
     "${AS_PG[@]}" "$PG_BIN/initdb" -D "$PGDIR/data" -U postgres -A trust --no-sync >/dev/null
     "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w -o \
         "-c listen_addresses=127.0.0.1 -p $port -k $PGDIR -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
