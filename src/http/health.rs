@@ -36,15 +36,43 @@ async fn healthz() -> Json<Health> {
 }
 
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Ready {
+    Ready,
+    NotReady,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum DatabaseState {
+    Ok,
+    Unreachable,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum EngineState {
+    Ok,
+    Restarting,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct Readiness {
-    #[schema(value_type = String, pattern = "^(ready|not_ready)$")]
-    status: &'static str,
-    #[schema(value_type = String, pattern = "^(ok|unreachable)$")]
-    database: &'static str,
-    #[schema(value_type = String, pattern = "^(sqlite|postgres)$")]
-    backend: &'static str,
-    #[schema(value_type = String, pattern = "^(ok|restarting)$")]
-    engine: &'static str,
+    #[schema(inline)]
+    status: Ready,
+    #[schema(inline)]
+    database: DatabaseState,
+    #[schema(inline)]
+    backend: Backend,
+    #[schema(inline)]
+    engine: EngineState,
 }
 
 #[utoipa::path(
@@ -67,13 +95,24 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
     };
     let body = Readiness {
         status: if status == StatusCode::OK {
-            "ready"
+            Ready::Ready
         } else {
-            "not_ready"
+            Ready::NotReady
         },
-        database: if database { "ok" } else { "unreachable" },
-        backend: state.db.backend(),
-        engine: if engine { "ok" } else { "restarting" },
+        database: if database {
+            DatabaseState::Ok
+        } else {
+            DatabaseState::Unreachable
+        },
+        backend: match state.db {
+            crate::storage::Db::Sqlite(_) => Backend::Sqlite,
+            crate::storage::Db::Postgres(_) => Backend::Postgres,
+        },
+        engine: if engine {
+            EngineState::Ok
+        } else {
+            EngineState::Restarting
+        },
     };
     (status, Json(body))
 }
