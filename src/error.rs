@@ -5,10 +5,40 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pica_actors::{EngineError, Interval};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::http::local;
 use crate::storage::DbError;
+
+/// What every error answer carries (schema `Error`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong, for humans
+    pub detail: String,
+}
+
+/// A conflict's answer: the `Error` body, plus the interval in the way when there is
+/// one.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ConflictError)]
+pub struct ConflictBody {
+    pub detail: String,
+    /// The interval in the way, when there is one
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub conflict: Option<crate::http::IntervalView>,
+}
+
+/// The errors of drug recommendations, in MediMatch's shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MedimatchError)]
+pub struct MedimatchBody {
+    /// Always `false`
+    pub success: bool,
+    pub detail: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -108,24 +138,33 @@ impl IntoResponse for ApiError {
                 .into_response();
         }
         let status = self.status();
-        let mut body = json!({ "detail": self.to_string() });
-        match &self {
+        let detail = self.to_string();
+        let mut response = match &self {
             ApiError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
-                body = json!({ "detail": "Internal server error" });
+                Json(ErrorBody {
+                    detail: "Internal server error".into(),
+                })
+                .into_response()
             }
-            ApiError::Conflict {
-                conflict: Some((start, end)),
-                ..
-            } => {
-                body["conflict"] = json!({ "start": start, "end": end });
-            }
-            ApiError::Medimatch(_) => {
-                body = json!({ "success": false, "detail": self.to_string() });
-            }
-            _ => {}
-        }
-        let mut response = (status, Json::<Value>(body)).into_response();
+            ApiError::Conflict { conflict, .. } => Json(ConflictBody {
+                detail,
+                conflict: conflict
+                    .as_ref()
+                    .map(|(start, end)| crate::http::IntervalView {
+                        start: start.clone(),
+                        end: end.clone(),
+                    }),
+            })
+            .into_response(),
+            ApiError::Medimatch(_) => Json(MedimatchBody {
+                success: false,
+                detail,
+            })
+            .into_response(),
+            _ => Json(ErrorBody { detail }).into_response(),
+        };
+        *response.status_mut() = status;
         let headers = response.headers_mut();
         match self {
             ApiError::InvalidToken | ApiError::InvalidCredentials => {

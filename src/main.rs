@@ -6,7 +6,8 @@ use pica::{Application, Settings};
 use tracing_subscriber::EnvFilter;
 
 fn usage() -> &'static str {
-    "usage: pica [serve | migrate | admin create <username> [--email <email>] | help]\n\
+    "usage: pica [serve | migrate | openapi | admin create <username> [--email <email>] | help]\n\
+     `openapi` prints the OpenAPI document the server serves at /openapi.json.\n\
      `admin create` makes <username> an admin, creating the account if needed; the\n\
      password comes from PICA_ADMIN_PASSWORD or the first line of standard input.\n\
      Configuration comes from the environment and a .env file; see README.md."
@@ -32,6 +33,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some("admin") => admin(&args[1..]).await,
+        Some("openapi") => {
+            println!("{}", pica::http::openapi().to_pretty_json()?);
+            Ok(())
+        }
         Some("help" | "--help" | "-h") => {
             println!("{}", usage());
             Ok(())

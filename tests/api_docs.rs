@@ -1,5 +1,5 @@
-//! The API's self-description and metrics: `static/openapi.json` matches the routes in
-//! `src/http` (both ways, with methods), `/docs` is served, and `/metrics` is valid
+//! The API's self-description and metrics: the OpenAPI document derived from the
+//! handlers matches the router (both ways), `/docs` is served, and `/metrics` is valid
 //! Prometheus text with bounded labels.
 
 mod common;
@@ -19,10 +19,9 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The document the server serves, derived from the same route table as the router.
 fn openapi() -> Value {
-    let text = std::fs::read_to_string(manifest_dir().join("static/openapi.json"))
-        .expect("read static/openapi.json");
-    serde_json::from_str(&text).expect("static/openapi.json is valid JSON")
+    serde_json::to_value(pica::http::openapi()).expect("the document serializes")
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -36,149 +35,42 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Reads a Rust string literal starting at `s[0] == '"'`; returns (value, bytes used).
-fn string_literal(s: &str) -> (String, usize) {
-    let mut value = String::new();
-    let mut chars = s.char_indices().skip(1);
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some((_, escaped)) = chars.next() {
-                    value.push(escaped);
-                }
-            }
-            '"' => return (value, i + 1),
-            _ => value.push(c),
-        }
-    }
-    panic!("unterminated string literal");
-}
-
-/// The HTTP methods a method-router expression such as `get(read).delete(cancel)`
-/// registers: the calls at the expression's top level (closures' insides are nested
-/// deeper and ignored).
-fn methods_of(expr: &str) -> BTreeSet<String> {
-    let bytes = expr.as_bytes();
-    let mut found = BTreeSet::new();
-    let (mut depth, mut i) = (0i32, 0);
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += string_literal(&expr[i..]).1;
-                continue;
-            }
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' => depth -= 1,
-            c if depth == 0 && c.is_ascii_alphabetic() => {
-                let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                let word = &expr[start..i];
-                let standalone = start == 0 || !(bytes[start - 1] as char).is_alphanumeric();
-                if standalone && bytes.get(i) == Some(&b'(') {
-                    if METHODS.contains(&word) {
-                        found.insert(word.to_string());
-                    } else if word == "any" {
-                        found.insert("any".to_string());
-                    }
-                }
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    found
-}
-
-/// Every `.route("path", methods)` in `src/http`, as path → methods. axum's `{*rest}`
-/// wildcard becomes OpenAPI's `{rest}`.
-fn routes_in_source() -> BTreeMap<String, BTreeSet<String>> {
+/// The handlers registered with `routes!(a, b, ...)` in `src/http`, and every place
+/// that registers a route some other way (`.route(`, `.nest(`, `.route_service(`),
+/// which would bypass the document.
+fn registrations_in_source() -> (Vec<String>, Vec<String>) {
     let mut files = Vec::new();
     rust_files(&manifest_dir().join("src/http"), &mut files);
-    let mut routes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let (mut handlers, mut bypasses) = (Vec::new(), Vec::new());
     for file in files {
         let source = std::fs::read_to_string(&file).expect("read source");
-        assert!(
-            !source.contains(".nest("),
-            "{}: nested routers are not understood by this check; extend routes_in_source()",
-            file.display()
-        );
-        let mut rest = source.as_str();
-        while let Some(at) = rest.find(".route(") {
-            rest = &rest[at + ".route(".len()..];
-            let trimmed = rest.trim_start();
-            assert!(
-                trimmed.starts_with('"'),
-                "{}: `.route(` must take a string literal path for the OpenAPI check",
-                file.display()
-            );
-            let (path, used) = string_literal(trimmed);
-            let after = trimmed[used..].trim_start();
-            let after = after.strip_prefix(',').expect("`,` after the route path");
-            // The method router runs to the `)` closing `.route(`.
-            let (mut depth, mut end) = (0i32, after.len());
-            let mut i = 0;
-            while i < after.len() {
-                match after.as_bytes()[i] {
-                    b'"' => {
-                        i += string_literal(&after[i..]).1;
-                        continue;
-                    }
-                    b'(' | b'[' | b'{' => depth += 1,
-                    b')' | b']' | b'}' if depth == 0 => {
-                        end = i;
-                        break;
-                    }
-                    b')' | b']' | b'}' => depth -= 1,
-                    _ => {}
-                }
-                i += 1;
+        for bypass in [".route(", ".nest(", ".route_service(", ".nest_service("] {
+            if source.contains(bypass) {
+                bypasses.push(format!("{}: {bypass}", file.display()));
             }
-            let methods = methods_of(&after[..end]);
-            assert!(
-                !methods.is_empty(),
-                "{}: no HTTP method found for route {path}",
-                file.display()
-            );
-            let path = path.replace("{*", "{");
-            routes.entry(path).or_default().extend(methods);
-            rest = &after[end..];
+        }
+        let mut rest = source.as_str();
+        while let Some(at) = rest.find("routes!(") {
+            rest = &rest[at + "routes!(".len()..];
+            let end = rest.find(')').expect("`)` closing routes!(");
+            handlers.extend(rest[..end].split(',').map(|h| h.trim().to_string()));
+            rest = &rest[end..];
         }
     }
-    routes
+    (handlers, bypasses)
 }
 
-fn routes_in_document(doc: &Value) -> BTreeMap<String, BTreeSet<String>> {
+fn operations(doc: &Value) -> Vec<(String, String)> {
     let paths = doc["paths"].as_object().expect("`paths` is an object");
-    paths
-        .iter()
-        .map(|(path, item)| {
-            let methods = item
-                .as_object()
-                .expect("path item is an object")
-                .keys()
-                .filter(|k| METHODS.contains(&k.as_str()))
-                .cloned()
-                .collect();
-            (path.clone(), methods)
-        })
-        .collect()
-}
-
-#[test]
-fn route_scanner_understands_method_routers() {
-    let expected = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-    assert_eq!(
-        methods_of(" get(read).delete(cancel)"),
-        expected(&["delete", "get"])
-    );
-    assert_eq!(
-        methods_of("\n get(|| async { x.get(\"post(\") }),\n"),
-        expected(&["get"])
-    );
-    assert_eq!(methods_of(" post(get_thing)"), expected(&["post"]));
+    let mut ops = Vec::new();
+    for (path, item) in paths {
+        for method in item.as_object().expect("path item is an object").keys() {
+            if METHODS.contains(&method.as_str()) {
+                ops.push((method.clone(), path.clone()));
+            }
+        }
+    }
+    ops
 }
 
 #[test]
@@ -191,7 +83,8 @@ fn openapi_document_is_3_1_and_well_formed() {
     assert_eq!(schemes["apiKeyHeader"]["name"], "api-key");
     assert_eq!(schemes["xApiKeyHeader"]["name"], "X-API-Key");
     let error = &doc["components"]["schemas"]["Error"];
-    assert!(error["properties"]["detail"].is_object() && error["properties"]["errors"].is_object());
+    assert!(error["properties"]["detail"].is_object());
+    assert_eq!(error["required"], serde_json::json!(["detail"]));
 
     // Every local $ref points at something.
     fn refs(v: &Value, out: &mut Vec<String>) {
@@ -236,6 +129,34 @@ fn openapi_document_is_3_1_and_well_formed() {
                 responses.keys().any(|c| c.starts_with('2')),
                 "{what}: no success response"
             );
+            // Every error answer is documented as a `{"detail": ...}` body.
+            for (code, response) in responses {
+                if code.starts_with('2') {
+                    continue;
+                }
+                let response = match response["$ref"].as_str() {
+                    Some(r) => doc.pointer(r.strip_prefix('#').unwrap()).unwrap(),
+                    None => response,
+                };
+                let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                let name = schema.as_str().and_then(|r| r.rsplit('/').next());
+                let detailed = name.is_some_and(|n| {
+                    doc["components"]["schemas"][n]["required"]
+                        .as_array()
+                        .is_some_and(|r| r.contains(&Value::from("detail")))
+                });
+                assert!(
+                    detailed || (path == "/readyz" && code == "503"),
+                    "{what} {code}: not documented as a `detail` body"
+                );
+            }
+            // Whatever takes input can be answered 400 (malformed JSON, query or path).
+            let takes_input = op.get("requestBody").is_some()
+                || op["parameters"].as_array().is_some_and(|p| !p.is_empty());
+            assert!(
+                !takes_input || responses.contains_key("400"),
+                "{what}: takes input but documents no 400"
+            );
             let id = op["operationId"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{what}: no operationId"));
@@ -262,35 +183,58 @@ fn openapi_document_is_3_1_and_well_formed() {
     }
 }
 
-/// The document and the code cannot drift apart: every route of `src/http` is in the
-/// document with the same methods, and the document has nothing the code lacks.
+/// The router and the document come from one table: every route is registered with
+/// `routes!` (which adds the handler's `#[utoipa::path]` operation), nothing routes
+/// around it, and each registered handler is exactly one documented operation.
 #[test]
-fn openapi_document_matches_the_routes_in_the_code() {
-    let code = routes_in_source();
-    let doc = routes_in_document(&openapi());
-    assert!(code.len() > 20, "the route scanner found only {code:?}");
-    let mut problems = Vec::new();
-    for (path, methods) in &code {
-        match doc.get(path) {
-            None => problems.push(format!("{path} ({methods:?}) is routed but not in static/openapi.json")),
-            Some(documented) if !methods.contains("any") && documented != methods => problems.push(format!(
-                "{path}: the code routes {methods:?}, static/openapi.json documents {documented:?}"
-            )),
-            Some(_) => {}
-        }
-    }
-    for path in doc.keys() {
-        if !code.contains_key(path) {
-            problems.push(format!(
-                "{path} is in static/openapi.json but no `.route(` in src/http has it"
-            ));
-        }
-    }
+fn every_route_is_registered_with_its_operation() {
+    let (handlers, bypasses) = registrations_in_source();
     assert!(
-        problems.is_empty(),
-        "OpenAPI document out of date:\n{}",
-        problems.join("\n")
+        bypasses.is_empty(),
+        "routes registered outside `routes!` are missing from the document: {bypasses:?}"
     );
+    let ops = operations(&openapi());
+    assert_eq!(ops.len(), 50, "operations: {ops:?}");
+    assert_eq!(
+        handlers.len(),
+        ops.len(),
+        "each handler in routes!() is one operation: {handlers:?}"
+    );
+}
+
+/// The other way round, against the running server: every documented operation is
+/// answered by its handler, not by the router's fallbacks (404 `Not Found` for an
+/// unknown path, 405 for a known path with another method).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_operation_is_routed() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let doc = openapi();
+    for (method, path) in operations(&doc) {
+        let concrete = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let r = app
+            .client
+            .request(method.clone(), format!("{}{concrete}", app.base))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        if status == StatusCode::NOT_FOUND {
+            let detail = body(r).await["detail"].clone();
+            assert_ne!(detail, "Not Found", "{method} {path} hit the fallback");
+        }
+        // The fallback itself is not documented.
+    }
+    let r = app.get("/no/such/route").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(body(r).await["detail"], "Not Found");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,7 +68,7 @@ pub struct Bundle {
 }
 
 /// Which part of a bundle failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BundlePart {
     Seat,

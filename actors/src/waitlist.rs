@@ -20,7 +20,7 @@ use crate::domain::{Interval, ReservationId, SeatNumber, UserId, ZoneId};
 
 pub type WaitlistId = Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WaitStatus {
     Waiting,

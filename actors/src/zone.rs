@@ -29,7 +29,7 @@ pub type Reply<T> = RpcReplyPort<Result<T, EngineError>>;
 pub type FreeIntervals = Vec<(SeatNumber, SeatService, Vec<Interval>)>;
 
 /// How contended a zone is, counted by its actor since it (re)started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ZoneStats {
     /// Reserve requests decided by the zone.
     pub reserve_requests: u64,

@@ -44,18 +44,23 @@ struct Claims {
 }
 
 /// The caller of a secure endpoint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuthUser {
+    #[schema(value_type = i64)]
     pub id: UserId,
     pub username: String,
     pub role: Role,
 }
 
 /// An access token and the refresh token that renews it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiJ9...", "token_type": "bearer", "expires_in": 900, "refresh_token": "..."}))]
 pub struct TokenPair {
+    /// HS256 JWT
     pub access_token: String,
+    #[schema(value_type = String, pattern = "^bearer$")]
     pub token_type: &'static str,
+    /// Seconds until the access token expires
     pub expires_in: u64,
     pub refresh_token: String,
 }

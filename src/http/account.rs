@@ -1,47 +1,61 @@
 //! The caller's own account: profile, password, deletion, logout, API keys.
 
-use axum::Router;
+use super::doc::r;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
 use chrono::{DateTime, Utc};
 use pica_actors::{Created, IdempotencyTag, ReservationStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{info, instrument, warn};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::doc::Message;
 use super::idempotency::{Keyed, lost, once};
 use super::public::{Password, RefreshBody};
-use super::views::local;
+use super::views::{AccountView, local};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::extract::de;
 use crate::extract::{Json, Path};
 use crate::storage::{ApiKeyRecord, ReservationQuery};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/secure/me", get(me).delete(delete_account))
-        .route("/api/secure/me/password", post(change_password))
-        .route("/api/secure/logout", post(logout))
-        .route("/api/secure/api-keys", post(create_key).get(list_keys))
-        .route("/api/secure/api-keys/{id}", delete(revoke_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me, delete_account))
+        .routes(routes!(change_password))
+        .routes(routes!(logout))
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(revoke_key))
 }
 
-async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get, path = "/api/secure/me",
+    tag = "Account", operation_id = "me",
+    summary = "Your account",
+    responses(
+        (status = 200, description = "Your account", body = AccountView),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
+async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<AccountView>, ApiError> {
     let record = state
         .db
         .find_user(user.id)
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    Ok(Json(json!({
-        "id": record.id,
-        "username": record.username,
-        "email": record.email,
-        "role": record.role,
-        "created_at": local(record.created_at, state.settings.calendar.timezone),
-    })))
+    Ok(Json(AccountView::new(
+        &record,
+        state.settings.calendar.timezone,
+    )))
 }
 
 /// Checks the caller's current password (for changes that need re-authentication).
@@ -67,19 +81,39 @@ async fn confirm_password(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ChangePasswordRequest)]
 struct ChangePassword {
     current_password: String,
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 
 /// Changes the password; every token and refresh token issued before stops working.
+#[utoipa::path(
+    post, path = "/api/secure/me/password",
+    tag = "Account", operation_id = "changePassword",
+    summary = "Change your password",
+    description = "Every earlier token and refresh token stops working. Wrong current password → 403.",
+    request_body(content = ChangePassword, example = json!({"current_password": "sunny-day-42", "new_password": "rainy-night-7"})),
+    responses(
+        (status = 200, description = "Changed", body = Message, example = json!({"message": "Password changed; sign in again"})),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn change_password(
     State(state): State<AppState>,
     user: AuthUser,
     Json(body): Json<ChangePassword>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Message>, ApiError> {
     let new = Password::parse(body.new_password)?;
     confirm_password(&state, &user, body.current_password).await?;
     let hash = state.auth.passwords.hash(new.0).await?;
@@ -89,25 +123,48 @@ async fn change_password(
         .await?;
     state.auth.invalidate_user(user.id);
     info!("password changed");
-    Ok(Json(
-        json!({ "message": "Password changed; sign in again" }),
-    ))
+    Ok(Json(Message::new("Password changed; sign in again")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = DeleteAccountRequest)]
 struct DeleteAccount {
     password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct AccountDeleted {
+    message: &'static str,
+    cancelled_reservations: u32,
 }
 
 /// Deletes the caller's account: its future reservations are cancelled (through the
 /// zone actors, so seats free up and the change is announced), every credential is
 /// revoked, and the username stays reserved.
+#[utoipa::path(
+    delete, path = "/api/secure/me",
+    tag = "Account", operation_id = "deleteAccount",
+    summary = "Delete your account",
+    description = "Cancels your confirmed reservations that have not ended and revokes every credential; the username stays taken. Wrong password → 403.",
+    request_body(content = DeleteAccount, example = json!({"password": "sunny-day-42"})),
+    responses(
+        (status = 200, description = "Deleted", body = AccountDeleted, example = json!({"message": "Account deleted", "cancelled_reservations": 1})),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn delete_account(
     State(state): State<AppState>,
     user: AuthUser,
     Json(body): Json<DeleteAccount>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AccountDeleted>, ApiError> {
     confirm_password(&state, &user, body.password).await?;
     let mut cancelled = 0;
     let mut before = None;
@@ -145,12 +202,30 @@ async fn delete_account(
         .await?;
     state.auth.invalidate_user(user.id);
     info!(cancelled, "account deleted");
-    Ok(Json(
-        json!({ "message": "Account deleted", "cancelled_reservations": cancelled }),
-    ))
+    Ok(Json(AccountDeleted {
+        message: "Account deleted",
+        cancelled_reservations: cancelled,
+    }))
 }
 
 /// Revokes a refresh token of the caller.
+#[utoipa::path(
+    post, path = "/api/secure/logout",
+    tag = "Account", operation_id = "logout",
+    summary = "Revoke a refresh token",
+    request_body(content = RefreshBody, example = json!({"refresh_token": "..."})),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 async fn logout(
     State(state): State<AppState>,
     user: AuthUser,
@@ -163,21 +238,50 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateApiKeyRequest)]
 struct CreateKey {
+    #[serde(default, deserialize_with = "de::some")]
+    #[schema(nullable = false, max_length = 64, default = "default")]
     name: Option<String>,
-    /// RFC 3339; the key stops working then.
+    /// RFC 3339, in the future; the key stops working then.
+    #[serde(default, deserialize_with = "de::some")]
+    #[schema(nullable = false, format = DateTime)]
     expires_at: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKey)]
 struct KeyView {
+    #[schema(format = Uuid)]
     id: String,
     name: String,
     prefix: String,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime, required = true)]
     last_used_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
     expires_at: Option<String>,
+}
+
+/// A new key: its record and, this once, the key itself.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKeyCreated)]
+struct KeyCreated {
+    #[serde(flatten)]
+    record: KeyView,
+    /// `pica_` + 256 random bits; shown only here
+    key: String,
+}
+
+/// All of the caller's keys (at most 20, so one page).
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKeyPage)]
+struct KeyPage {
+    items: Vec<KeyView>,
+    #[schema(required = true)]
+    next_cursor: Option<String>,
 }
 
 impl KeyView {
@@ -205,6 +309,25 @@ const KEYS_SCOPE: &str = "api-keys";
 /// would turn the database (and its backups) into a store of working credentials. So a
 /// retry answers 409 with the first key's id, name and prefix (and whether it has been
 /// revoked since): a client that lost the secret revokes that key and creates a new one.
+#[utoipa::path(
+    post, path = "/api/secure/api-keys",
+    tag = "Account", operation_id = "createApiKey",
+    summary = "Create an API key (shown once)",
+    description = "The key is in this answer only; it is stored as a SHA-256 digest. At most 20 live keys (409 beyond).",
+    request_body(content = CreateKey, example = json!({"name": "booking bot", "expires_at": "2027-01-01T00:00:00+07:00"})),
+    responses(
+        (status = 201, description = "Created", body = KeyCreated),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 409, description = "Too many keys, or a retry of a creation with the same `Idempotency-Key` (the body then names the first key, without its secret, under `api_key`)", body = ErrorBody, example = json!({"detail": "You already have 20 API keys; revoke one first"})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn create_key(
     State(state): State<AppState>,
@@ -275,7 +398,22 @@ async fn create_key(
     once(&state, tag, replay, create).await
 }
 
-async fn list_keys(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get, path = "/api/secure/api-keys",
+    tag = "Account", operation_id = "listApiKeys",
+    summary = "Your live API keys",
+    responses(
+        (status = 200, description = "Your keys", body = KeyPage),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
+async fn list_keys(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<KeyPage>, ApiError> {
     let tz = state.settings.calendar.timezone;
     let keys: Vec<KeyView> = state
         .db
@@ -284,10 +422,28 @@ async fn list_keys(State(state): State<AppState>, user: AuthUser) -> Result<Json
         .iter()
         .map(|k| KeyView::new(k, tz))
         .collect();
-    Ok(Json(json!({ "items": keys, "next_cursor": null })))
+    Ok(Json(KeyPage {
+        items: keys,
+        next_cursor: None,
+    }))
 }
 
 /// Revokes one of the caller's keys, effective immediately; someone else's → 404.
+#[utoipa::path(
+    delete, path = "/api/secure/api-keys/{id}",
+    tag = "Account", operation_id = "revokeApiKey",
+    summary = "Revoke an API key at once",
+    params(("id" = String, Path, description = "API key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Not one of your keys", body = ErrorBody, example = json!({"detail": "API key not found"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn revoke_key(
     State(state): State<AppState>,

@@ -1,43 +1,77 @@
 //! Admin endpoints (`/api/admin`, role `admin`): users, zones, seats.
 
-use axum::Router;
+use super::doc::r;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
 use pica_actors::{SeatLayout, SeatNumber, SeatService, ZoneId, ZoneLayout};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tracing::{info, instrument};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::views::{ReservationView, local};
+use super::books::BookJson;
+use super::views::{AccountView, ReservationView};
 use crate::app::AppState;
 use crate::auth::AdminUser;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::extract::de;
 use crate::extract::{Json, Path, Query};
 use crate::storage::DbError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/users", get(users))
-        .route("/api/admin/zones", post(create_zone))
-        .route("/api/admin/zones/{zone}", patch(update_zone))
-        .route("/api/admin/zone-stats", get(zone_stats))
-        .route("/api/admin/zones/{zone}/seats", post(add_seat))
-        .route("/api/admin/seats/{seat}", patch(set_seat_status))
-        .route("/api/admin/books/{id}/stock", patch(set_book_stock))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(users))
+        .routes(routes!(create_zone))
+        .routes(routes!(update_zone))
+        .routes(routes!(zone_stats))
+        .routes(routes!(add_seat))
+        .routes(routes!(set_seat_status))
+        .routes(routes!(set_book_stock))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
+    /// Page size, 1-100 (default 50)
+    #[serde(default, deserialize_with = "de::query_int")]
+    #[param(minimum = 1, maximum = 100, default = 50)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page
+    #[serde(default, deserialize_with = "de::query_int")]
     cursor: Option<i64>,
 }
 
+/// Users, by id; `next_cursor` is the last id shown.
+#[derive(Serialize, ToSchema)]
+struct UserPage {
+    items: Vec<AccountView>,
+    #[schema(required = true)]
+    next_cursor: Option<i64>,
+}
+
+#[utoipa::path(
+    get, path = "/api/admin/users",
+    tag = "Admin", operation_id = "listUsers",
+    summary = "Users",
+    params(Page),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::AdminRequired),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 async fn users(
     State(state): State<AppState>,
     _admin: AdminUser,
     Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserPage>, ApiError> {
     let limit = super::paging::page_limit(page.limit)?;
     let mut rows = state.db.list_users(page.cursor, limit + 1).await?;
     let next = (rows.len() > limit as usize).then(|| {
@@ -45,13 +79,10 @@ async fn users(
         rows.last().map(|u| u.id)
     });
     let tz = state.settings.calendar.timezone;
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|u| json!({"id": u.id, "username": u.username, "email": u.email, "role": u.role, "created_at": local(u.created_at, tz)}))
-        .collect();
-    Ok(Json(
-        json!({ "items": items, "next_cursor": next.flatten() }),
-    ))
+    Ok(Json(UserPage {
+        items: rows.iter().map(|u| AccountView::summary(u, tz)).collect(),
+        next_cursor: next.flatten(),
+    }))
 }
 
 /// A zone slug: 2-32 lowercase letters, digits or `-`.
@@ -75,19 +106,51 @@ fn label(field: &str, raw: &str) -> Result<String, ApiError> {
     Ok(value.to_string())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewZone {
+    #[schema(pattern = "^[a-z0-9-]{2,32}$")]
     id: String,
+    #[schema(max_length = 64)]
     name: String,
+    #[schema(max_length = 64)]
     kind: String,
 }
 
+/// A zone as created or edited (a new zone has no seats yet).
+#[derive(Serialize, ToSchema)]
+struct ZoneSummary {
+    id: String,
+    name: String,
+    kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    seats: Option<Vec<Value>>,
+}
+
+#[utoipa::path(
+    post, path = "/api/admin/zones",
+    tag = "Admin", operation_id = "createZone",
+    summary = "Create a zone (its actor starts at once)",
+    request_body(content = NewZone, example = json!({"id": "terrace", "name": "Terrace", "kind": "outdoor"})),
+    responses(
+        (status = 201, description = "Created", body = ZoneSummary),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::AdminRequired),
+        (status = 409, description = "Zone exists", body = ErrorBody, example = json!({"detail": "Zone 'terrace' already exists"})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(admin = admin.0.id))]
 async fn create_zone(
     State(state): State<AppState>,
     admin: AdminUser,
     Json(body): Json<NewZone>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ZoneSummary>), ApiError> {
     let id = zone_id(&body.id)?;
     let (name, kind) = (label("name", &body.name)?, label("kind", &body.kind)?);
     match state.db.create_zone(&id, &name, &kind).await {
@@ -109,22 +172,50 @@ async fn create_zone(
     info!(zone = %id, "zone created");
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id.0, "name": name, "kind": kind, "seats": [] })),
+        Json(ZoneSummary {
+            id: id.0,
+            name,
+            kind,
+            seats: Some(Vec::new()),
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ZoneEdit {
+    #[serde(default, deserialize_with = "de::some")]
+    #[schema(nullable = false, max_length = 64)]
     name: Option<String>,
+    #[serde(default, deserialize_with = "de::some")]
+    #[schema(nullable = false, max_length = 64)]
     kind: Option<String>,
 }
 
+#[utoipa::path(
+    patch, path = "/api/admin/zones/{zone}",
+    tag = "Admin", operation_id = "updateZone",
+    summary = "Rename a zone or change its kind",
+    params(("zone" = String, Path, description = "Zone id", example = "quiet")),
+    request_body(content = ZoneEdit, example = json!({"name": "Quiet room"})),
+    responses(
+        (status = 200, description = "Updated", body = ZoneSummary),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::AdminRequired),
+        (status = 404, description = "Unknown zone", body = ErrorBody, example = json!({"detail": "Zone 'x' does not exist"})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 async fn update_zone(
     State(state): State<AppState>,
     _admin: AdminUser,
     Path(zone): Path<String>,
     Json(body): Json<ZoneEdit>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ZoneSummary>, ApiError> {
     let current = state
         .engine
         .layout()
@@ -147,23 +238,54 @@ async fn update_zone(
     state
         .engine
         .update_zone(&current.id, name.clone(), kind.clone());
-    Ok(Json(
-        json!({ "id": current.id.0, "name": name, "kind": kind }),
-    ))
+    Ok(Json(ZoneSummary {
+        id: current.id.0,
+        name,
+        kind,
+        seats: None,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewSeat {
+    #[schema(pattern = "^[A-Za-z0-9]{1,16}$")]
     seat_number: String,
 }
 
+#[derive(Serialize, ToSchema)]
+struct SeatAdded {
+    seat_number: String,
+    zone: String,
+    status: SeatService,
+}
+
+#[utoipa::path(
+    post, path = "/api/admin/zones/{zone}/seats",
+    tag = "Admin", operation_id = "addSeat",
+    summary = "Add a seat to a zone",
+    params(("zone" = String, Path, description = "Zone id", example = "quiet")),
+    request_body(content = NewSeat, example = json!({"seat_number": "Q9"})),
+    responses(
+        (status = 201, description = "Added", body = SeatAdded),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::AdminRequired),
+        (status = 404, description = "Unknown zone", body = ErrorBody, example = json!({"detail": "Zone 'x' does not exist"})),
+        (status = 409, description = "Seat number taken", body = ErrorBody, example = json!({"detail": "Seat 'Q9' already exists"})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(admin = admin.0.id, zone = %zone))]
 async fn add_seat(
     State(state): State<AppState>,
     admin: AdminUser,
     Path(zone): Path<String>,
     Json(body): Json<NewSeat>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SeatAdded>), ApiError> {
     let zone = ZoneId(zone);
     if !state.engine.has_zone(&zone) {
         return Err(ApiError::NotFound(format!(
@@ -184,24 +306,57 @@ async fn add_seat(
     info!(seat = %number, "seat added");
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "seat_number": number.0, "zone": zone.0, "status": "in_service" })),
+        Json(SeatAdded {
+            seat_number: number.0,
+            zone: zone.0,
+            status: SeatService::InService,
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SeatStatusRequest)]
 struct SeatStatus {
+    #[schema(value_type = SeatService)]
     status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SeatStatusResult {
+    seat_number: String,
+    status: SeatService,
+    cancelled_reservations: Vec<ReservationView>,
 }
 
 /// Puts a seat in or out of service through its zone actor. Out of service cancels the
 /// seat's confirmed reservations that have not ended; they are returned and announced.
+#[utoipa::path(
+    patch, path = "/api/admin/seats/{seat}",
+    tag = "Admin", operation_id = "setSeatStatus",
+    summary = "Put a seat in or out of service",
+    description = "`out_of_service` cancels the seat's confirmed reservations that have not ended (returned and announced).",
+    params(("seat" = String, Path, description = "Seat number", example = "A1")),
+    request_body(content = SeatStatus, example = json!({"status": "out_of_service"})),
+    responses(
+        (status = 200, description = "Changed", body = SeatStatusResult),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::AdminRequired),
+        (status = 404, description = "Unknown seat", body = ErrorBody, example = json!({"detail": "Seat 'Z9' does not exist"})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(admin = admin.0.id, seat = %seat))]
 async fn set_seat_status(
     State(state): State<AppState>,
     admin: AdminUser,
     Path(seat): Path<String>,
     Json(body): Json<SeatStatus>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SeatStatusResult>, ApiError> {
     let service = SeatService::parse(&body.status).ok_or_else(|| {
         ApiError::Unprocessable("status must be in_service or out_of_service".into())
     })?;
@@ -221,25 +376,50 @@ async fn set_seat_status(
         .iter()
         .map(|r| ReservationView::new(r, tz))
         .collect();
-    Ok(Json(
-        json!({ "seat_number": seat.0, "status": service.as_str(), "cancelled_reservations": cancelled }),
-    ))
+    Ok(Json(SeatStatusResult {
+        seat_number: seat.0,
+        status: service,
+        cancelled_reservations: cancelled,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Stock {
+    #[serde(deserialize_with = "de::int")]
+    #[schema(minimum = 0, maximum = 10000)]
     total_copies: u32,
 }
 
 /// Sets a book's total copies, through the book stock actor (never straight to the
 /// database): refused below the copies currently reserved.
+#[utoipa::path(
+    patch, path = "/api/admin/books/{id}/stock",
+    tag = "Admin", operation_id = "setBookStock",
+    summary = "Set a book's total copies",
+    description = "Goes through the book stock actor. Refused (409) below the copies currently reserved, or while another stock change of the book is in flight.",
+    params(("id" = i64, Path, description = "Book id", example = 1)),
+    request_body(content = inline(Stock), example = json!({"total_copies": 5})),
+    responses(
+        (status = 200, description = "The book with its new stock", body = BookJson),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::AdminRequired),
+        (status = 404, description = "Unknown book", body = ErrorBody, example = json!({"detail": "Book not found"})),
+        (status = 409, description = "Below the reserved copies, or a change in flight", body = ErrorBody),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(admin = admin.0.id, book = %id))]
 async fn set_book_stock(
     State(state): State<AppState>,
     admin: AdminUser,
     Path(id): Path<String>,
     Json(body): Json<Stock>,
-) -> Result<Json<super::books::BookJson>, ApiError> {
+) -> Result<Json<BookJson>, ApiError> {
     let id: pica_actors::BookId = id
         .parse()
         .map_err(|_| ApiError::NotFound("Book not found".into()))?;
@@ -258,16 +438,44 @@ async fn set_book_stock(
 
 /// Live contention figures per zone, as counted by each zone actor since it started: a
 /// zone that is restarting is reported with `"up": false`.
-async fn zone_stats(State(state): State<AppState>, _admin: AdminUser) -> Json<Value> {
-    let zones: Vec<Value> = state
+#[utoipa::path(
+    get, path = "/api/admin/zone-stats",
+    tag = "Admin", operation_id = "zoneStats",
+    summary = "Live contention figures per zone",
+    description = "Counted by each zone actor since it (re)started: reserve requests, seat conflicts, refusals by the user ledger, commits and commit failures, and the reservations held in memory now. A restarting zone shows `up: false`.",
+    responses(
+        (status = 200, description = "Per zone", body = inline(ZoneStatsList), example = json!({"items": [{"zone": "cafe", "up": true, "stats": {"reserve_requests": 120, "seat_conflicts": 80, "user_refusals": 3, "committed": 37, "commit_failures": 0, "held": 12}}]})),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::AdminRequired),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
+async fn zone_stats(State(state): State<AppState>, _admin: AdminUser) -> Json<ZoneStatsList> {
+    let items = state
         .engine
         .zone_stats()
         .await
         .into_iter()
-        .map(|(zone, stats)| match stats {
-            Ok(stats) => json!({ "zone": zone.0, "up": true, "stats": stats }),
-            Err(_) => json!({ "zone": zone.0, "up": false, "stats": null }),
+        .map(|(zone, stats)| ZoneStatsView {
+            zone: zone.0,
+            up: stats.is_ok(),
+            stats: stats.ok(),
         })
         .collect();
-    Json(json!({ "items": zones }))
+    Json(ZoneStatsList { items })
+}
+
+#[derive(Serialize, ToSchema)]
+struct ZoneStatsView {
+    zone: String,
+    up: bool,
+    /// `null` while the zone is restarting
+    #[schema(inline)]
+    stats: Option<pica_actors::zone::ZoneStats>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ZoneStatsList {
+    #[schema(inline)]
+    items: Vec<ZoneStatsView>,
 }

@@ -1,38 +1,40 @@
 //! The library: the public catalog (read from the book stock actor's memory), book
 //! reservations (create, list mine, read, cancel) and the admin pick-up.
 
-use axum::Router;
+use super::doc::r;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono_tz::Tz;
 use pica_actors::{
     BookCondition, BookId, BookQuery, BookReservation, BookReservationStatus, BookView, Created,
 };
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::doc::Paged;
 use super::idempotency::{Keyed, lost, once};
 use super::paging::{ListQuery, Page, page_limit, status_filter, uuid_cursor};
 use super::views::local;
 use crate::app::AppState;
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::extract::de;
 use crate::extract::{Json, Path, Query};
 use crate::storage::BookReservationQuery;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/public/books", get(catalog))
-        .route("/api/public/books/{id}", get(book))
-        .route("/api/secure/book-reservations", post(create))
-        .route(
-            "/api/secure/book-reservations/{id}",
-            get(read).delete(cancel),
-        )
-        .route("/api/secure/my-book-reservations", get(mine))
-        .route("/api/admin/book-reservations/{id}/pick-up", post(pick_up))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(catalog))
+        .routes(routes!(book))
+        .routes(routes!(create))
+        .routes(routes!(read, cancel))
+        .routes(routes!(mine))
+        .routes(routes!(pick_up))
 }
 
 /// The scope of idempotency keys on `POST /api/secure/book-reservations`.
@@ -42,18 +44,26 @@ const SCOPE: &str = "book-reservations";
 pub const MAX_COPIES: u32 = 20;
 const MAX_QUERY_CHARS: usize = 200;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Book)]
 pub struct BookJson {
+    #[schema(value_type = i64)]
     pub id: BookId,
     pub title: String,
     pub author: String,
+    #[schema(required = true)]
     pub isbn: Option<String>,
     pub condition: BookCondition,
     pub total_copies: u32,
     pub reserved_copies: u32,
     pub available_copies: u32,
+    #[schema(required = true)]
     pub price_cents: Option<i64>,
 }
+
+impl Paged for BookJson {}
+
+pub type BookPage = Page<BookJson>;
 
 impl From<BookView> for BookJson {
     fn from(view: BookView) -> Self {
@@ -72,18 +82,28 @@ impl From<BookView> for BookJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BookReservation)]
 pub struct BookReservationJson {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(value_type = i64)]
     pub book_id: BookId,
     pub copies: u32,
     pub status: BookReservationStatus,
+    #[schema(format = DateTime)]
     pub created_at: String,
-    /// Uncollected after this, the reservation expires and its copies return.
+    /// Uncollected after this, the copies return
+    #[schema(format = DateTime)]
     pub expires_at: String,
-    /// The seat reservation booked together with it in a bundle.
+    /// The seat reservation of the same bundle
+    #[schema(required = true)]
     pub seat_reservation_id: Option<String>,
 }
+
+impl Paged for BookReservationJson {}
+
+pub type BookReservationPage = Page<BookReservationJson>;
 
 impl BookReservationJson {
     pub fn new(r: &BookReservation, tz: Tz) -> Self {
@@ -99,14 +119,35 @@ impl BookReservationJson {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CatalogQuery {
+    /// Words to find in title or author (at most 200 characters)
     q: Option<String>,
+    /// Only `new` or `pre_loved` copies
+    #[param(value_type = Option<BookCondition>)]
     condition: Option<String>,
+    /// Page size, 1-100 (default 50)
+    #[serde(default, deserialize_with = "de::query_int")]
+    #[param(minimum = 1, maximum = 100, default = 50)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page
+    #[serde(default, deserialize_with = "de::non_empty")]
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/public/books",
+    tag = "Books", operation_id = "listBooks",
+    summary = "The book catalog with available copies",
+    params(CatalogQuery),
+    responses(
+        (status = 200, description = "A page of books", body = BookPage),
+        (status = 400, response = r::BadRequest),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
 #[instrument(skip_all)]
 async fn catalog(
     State(state): State<AppState>,
@@ -166,6 +207,18 @@ fn not_found() -> ApiError {
     ApiError::NotFound("Book not found".into())
 }
 
+#[utoipa::path(
+    get, path = "/api/public/books/{id}",
+    tag = "Books", operation_id = "getBook",
+    summary = "One book of the catalog",
+    params(("id" = i64, Path, description = "Book id", example = 1)),
+    responses(
+        (status = 200, description = "The book", body = BookJson),
+        (status = 400, response = r::BadRequest),
+        (status = 404, description = "Unknown book", body = ErrorBody, example = json!({"detail": "Book not found"})),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
 #[instrument(skip_all)]
 async fn book(
     State(state): State<AppState>,
@@ -177,9 +230,13 @@ async fn book(
 }
 
 /// `{book_id, copies}`; `copies` defaults to 1.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct BookRequest {
+    #[serde(deserialize_with = "de::int")]
+    #[schema(value_type = i64)]
     pub book_id: BookId,
+    #[serde(default, deserialize_with = "de::opt_int")]
+    #[schema(nullable = false, minimum = 1, maximum = 20, default = 1)]
     pub copies: Option<u32>,
 }
 
@@ -197,6 +254,26 @@ impl BookRequest {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/secure/book-reservations",
+    tag = "Books", operation_id = "reserveBook",
+    summary = "Reserve copies of a book",
+    description = "Holds the copies until picked up, cancelled, or the hold expires.",
+    request_body(content = BookRequest, example = json!({"book_id": 1, "copies": 1})),
+    responses(
+        (status = 201, description = "Reserved", body = BookReservationJson),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Unknown book", body = ErrorBody, example = json!({"detail": "Book not found"})),
+        (status = 409, description = "Not enough copies available", body = ErrorBody, example = json!({"detail": "Not enough copies available: 0 left"})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn create(
     State(state): State<AppState>,
@@ -252,6 +329,21 @@ async fn stored(
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/secure/book-reservations/{id}",
+    tag = "Books", operation_id = "getBookReservation",
+    summary = "One of your book reservations",
+    params(("id" = String, Path, description = "Book reservation id (UUID)")),
+    responses(
+        (status = 200, description = "The book reservation", body = BookReservationJson),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Not found", body = ErrorBody, example = json!({"detail": "Book reservation not found"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn read(
     State(state): State<AppState>,
@@ -289,6 +381,22 @@ async fn change(
     )))
 }
 
+#[utoipa::path(
+    delete, path = "/api/secure/book-reservations/{id}",
+    tag = "Books", operation_id = "cancelBookReservation",
+    summary = "Cancel a book reservation",
+    params(("id" = String, Path, description = "Book reservation id (UUID)")),
+    responses(
+        (status = 200, description = "Cancelled", body = BookReservationJson),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Not found", body = ErrorBody, example = json!({"detail": "Book reservation not found"})),
+        (status = 409, description = "Not active", body = ErrorBody, example = json!({"detail": "Book reservation is already picked_up"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn cancel(
     State(state): State<AppState>,
@@ -299,6 +407,22 @@ async fn cancel(
     change(&state, r, Some(user.id), BookReservationStatus::Cancelled).await
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/book-reservations/{id}/pick-up",
+    tag = "Admin", operation_id = "pickUpBookReservation",
+    summary = "Mark a book reservation picked up",
+    params(("id" = String, Path, description = "Book reservation id (UUID)")),
+    responses(
+        (status = 200, description = "Picked up", body = BookReservationJson),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::AdminRequired),
+        (status = 404, description = "Not found", body = ErrorBody, example = json!({"detail": "Book reservation not found"})),
+        (status = 409, description = "Not active", body = ErrorBody, example = json!({"detail": "Book reservation is already cancelled"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(admin = admin.0.id))]
 async fn pick_up(
     State(state): State<AppState>,
@@ -309,6 +433,21 @@ async fn pick_up(
     change(&state, r, None, BookReservationStatus::PickedUp).await
 }
 
+#[utoipa::path(
+    get, path = "/api/secure/my-book-reservations",
+    tag = "Books", operation_id = "myBookReservations",
+    summary = "Your book reservations, newest first",
+    params(("status" = Option<BookReservationStatus>, Query, description = "Only this status"), ListQuery),
+    responses(
+        (status = 200, description = "A page of book reservations", body = BookReservationPage),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn mine(
     State(state): State<AppState>,

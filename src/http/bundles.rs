@@ -3,23 +3,26 @@
 //! validates, names the failing part in the answer, and honours `Idempotency-Key` (a
 //! retry of a bundle that committed gets both parts back, it does not book again).
 
-use axum::Router;
+use super::doc::r;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use chrono_tz::Tz;
 use pica_actors::{
     BookReservation, BundleError, BundlePart, BundleRequest, Created, Reservation, ReserveRequest,
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tracing::{info, instrument};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::books::{BookRequest, BookReservationJson};
 use super::idempotency::{Keyed, lost, once};
-use super::reservations::seat_number;
-use super::views::ReservationView;
+use super::reservations::{CreateReservation, seat_number};
+use super::views::{IntervalView, ReservationView};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -28,48 +31,79 @@ use crate::extract::Json;
 /// The endpoint's scope for idempotency keys.
 const SCOPE: &str = "bundles";
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/secure/bundles", post(create))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create))
 }
 
-/// The seat part: `{seat_number, reservation_date}` or `{seat_number, start, end}`,
-/// as for a single reservation.
-#[derive(Deserialize)]
-struct SeatPart {
-    seat_number: String,
-    reservation_date: Option<String>,
-    start: Option<String>,
-    end: Option<String>,
-}
-
-#[derive(Deserialize)]
+/// The request: the seat part (`{seat_number, reservation_date}` or `{seat_number,
+/// start, end}`, as for a single reservation) and the book part. Each part is read on
+/// its own, so that an unreadable part is named in the error like an invalid one.
+#[derive(ToSchema)]
+#[schema(as = BundleRequest)]
+#[allow(dead_code)]
 struct CreateBundle {
-    seat: SeatPart,
+    #[schema(inline)]
+    seat: CreateReservation,
     book: BookRequest,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Bundle)]
 struct BundleJson {
     seat_reservation: ReservationView,
     book_reservation: BookReservationJson,
 }
 
+/// An error answer naming the part that failed.
+#[derive(Serialize, ToSchema)]
+#[schema(as = BundleError)]
+struct BundleErrorBody {
+    detail: String,
+    /// The part that failed (`commit`: both were accepted but the booking did not
+    /// commit; retry)
+    #[schema(inline)]
+    part: BundlePart,
+    /// The interval in the way, when the seat is taken
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    conflict: Option<IntervalView>,
+}
+
+/// One part of the body, decoded on its own: a missing or malformed part is a 422
+/// naming it.
+fn part<T: DeserializeOwned>(body: &Value, name: &str) -> Result<T, ApiError> {
+    let value = body.get(name).ok_or_else(|| {
+        ApiError::Unprocessable(format!("Invalid request body: missing field `{name}`"))
+    })?;
+    T::deserialize(value)
+        .map_err(|e| ApiError::Unprocessable(format!("Invalid request body: {name}: {e}")))
+}
+
 /// An error answer naming the part that failed: `{"detail", "part", ...}`.
 fn in_part(part: BundlePart, err: ApiError) -> Response {
     let status = err.status();
-    let mut body = json!({ "detail": err.to_string(), "part": part.as_str() });
-    if let ApiError::Conflict {
-        conflict: Some((start, end)),
-        ..
-    } = &err
-    {
-        body["conflict"] = json!({ "start": start, "end": end });
-    }
-    if matches!(err, ApiError::Internal(_)) {
+    let conflict = match &err {
+        ApiError::Conflict {
+            conflict: Some((start, end)),
+            ..
+        } => Some(IntervalView {
+            start: start.clone(),
+            end: end.clone(),
+        }),
+        _ => None,
+    };
+    let detail = if matches!(err, ApiError::Internal(_)) {
         tracing::error!(error = ?err, "internal error");
-        body["detail"] = json!("Internal server error");
-    }
-    let mut response = (status, axum::Json::<Value>(body)).into_response();
+        "Internal server error".to_string()
+    } else {
+        err.to_string()
+    };
+    let body = BundleErrorBody {
+        detail,
+        part,
+        conflict,
+    };
+    let mut response = (status, Json(body)).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response
             .headers_mut()
@@ -87,11 +121,31 @@ impl From<ApiError> for Failed {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/secure/bundles",
+    tag = "Books", operation_id = "createBundle",
+    summary = "Reserve a seat and book copies together, all or nothing",
+    description = "Errors name the part that failed (`part`: `seat` or `book`).",
+    request_body(content = CreateBundle, example = json!({"seat": {"seat_number": "Q3", "start": "2026-11-25T09:00:00+07:00", "end": "2026-11-25T11:30:00+07:00"}, "book": {"book_id": 1, "copies": 1}})),
+    responses(
+        (status = 201, description = "Both booked", body = BundleJson),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Unknown seat or book", body = BundleErrorBody, example = json!({"detail": "Book not found", "part": "book"})),
+        (status = 409, description = "A part is not available", body = BundleErrorBody, example = json!({"detail": "Seat is already reserved for an overlapping interval", "part": "seat", "conflict": {"start": "2026-11-25T09:00:00+07:00", "end": "2026-11-25T11:30:00+07:00"}})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, description = "Invalid part", body = BundleErrorBody, example = json!({"detail": "copies must be between 1 and 20", "part": "book"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Keyed { body, key }: Keyed<CreateBundle>,
+    Keyed { body, key }: Keyed<Value>,
 ) -> Response {
     let tz = state.settings.calendar.timezone;
     let tag = key.map(|k| k.tag(user.id, SCOPE));
@@ -112,15 +166,18 @@ async fn create(
     };
     let book = async |tag| -> Result<Response, Failed> {
         // Validate both parts before anything is held.
-        let seat = seat_request(&state, &user, body.seat)
+        // Each part is read on its own, so even an unreadable part is named.
+        let seat = part(&body, "seat")
+            .and_then(|seat| seat_request(&state, &user, seat))
             .map_err(|e| Failed(in_part(BundlePart::Seat, e)))?;
-        let copies = body
-            .book
+        let book: BookRequest =
+            part(&body, "book").map_err(|e| Failed(in_part(BundlePart::Book, e)))?;
+        let copies = book
             .copies()
             .map_err(|e| Failed(in_part(BundlePart::Book, e)))?;
         let request = BundleRequest {
             seat,
-            book_id: body.book.book_id,
+            book_id: book.book_id,
             copies,
             idempotency: tag,
         };
@@ -150,7 +207,7 @@ fn created_answer(seat: &Reservation, book: &BookReservation, tz: Tz) -> Respons
 fn seat_request(
     state: &AppState,
     user: &AuthUser,
-    seat: SeatPart,
+    seat: CreateReservation,
 ) -> Result<ReserveRequest, ApiError> {
     let number = seat_number(&seat.seat_number)?;
     let now = state.engine.clock().now();

@@ -1,41 +1,70 @@
 //! Drug recommendations (MediMatch or the built-in recommender) and name
 //! autocomplete over the shipped catalog.
 
-use axum::Router;
+use super::doc::r;
 use axum::extract::State;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, MedimatchBody};
+use crate::extract::de;
 use crate::extract::{Json, Query};
 use crate::medimatch::{Drug, DrugQuery, MedimatchError, Recommendations};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/secure/recommend-drugs", post(recommend))
-        .route("/api/public/drugs", get(search))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(recommend))
+        .routes(routes!(search))
 }
 
 /// `top_n` when the request leaves it out.
 const DEFAULT_TOP_N: i64 = 5;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RecommendRequest {
+    #[schema(min_length = 1, max_length = 100)]
     drug_name: String,
+    #[serde(default, deserialize_with = "de::opt_int")]
+    #[schema(nullable = false, minimum = 1, maximum = 50, default = 5)]
     top_n: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RecommendResponse {
+    /// Always `true` here; errors carry `false`
     success: bool,
+    #[schema(inline)]
     data: Recommendations,
 }
 
 /// The drug name is health information about the caller: it is not logged. Every
 /// error after authentication is in MediMatch's shape (`"success": false`).
+#[utoipa::path(
+    post, path = "/api/secure/recommend-drugs",
+    tag = "Drugs", operation_id = "recommendDrugs",
+    summary = "Drugs with a similar composition",
+    description = "Ranked by TF-IDF cosine similarity of active-ingredient composition (MediMatch, or the built-in recommender when `MEDIMATCH_URL` is unset). Errors carry `success: false`.",
+    request_body(content = RecommendRequest, example = json!({"drug_name": "aspirin", "top_n": 3})),
+    responses(
+        (status = 200, description = "Recommendations, best first", body = RecommendResponse, example = json!({"success": true, "data": {"name": {"240": "Disprin 300 mg Dispersible Tablet"}, "combined_composition": {"240": "Aspirin (300mg)"}}})),
+        (status = 400, description = "Malformed JSON", body = MedimatchBody, example = json!({"success": false, "detail": "Malformed JSON: expected value at line 1 column 1"})),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Unknown drug", body = MedimatchBody, example = json!({"success": false, "detail": "Drug with name containing 'xyz' not found in the dataset."})),
+        (status = 413, description = "Body too large", body = MedimatchBody, example = json!({"success": false, "detail": "Request body is too large"})),
+        (status = 415, description = "Body is not `application/json`", body = MedimatchBody, example = json!({"success": false, "detail": "Expected a request with `Content-Type: application/json`"})),
+        (status = 422, description = "Invalid input", body = MedimatchBody, example = json!({"success": false, "detail": "top_n must be between 1 and 50"})),
+        (status = 502, description = "MediMatch gave an unusable answer", body = MedimatchBody, example = json!({"success": false, "detail": "The drug recommendation service failed"})),
+        (status = 503, description = "MediMatch unreachable or circuit open", body = MedimatchBody, example = json!({"success": false, "detail": "The drug recommendation service is unavailable"})),
+        (status = 504, description = "MediMatch too slow", body = MedimatchBody, example = json!({"success": false, "detail": "The drug recommendation service timed out"})),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn recommend(
     State(state): State<AppState>,
@@ -61,14 +90,23 @@ async fn recommend(
 const DEFAULT_PAGE: usize = 10;
 const MAX_PAGE: usize = 50;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchQuery {
+    /// Part of a product name (at most 100 characters)
+    #[param(example = "aspirin")]
     q: Option<String>,
+    /// Page size, 1-50 (default 10)
+    #[serde(default, deserialize_with = "de::query_int")]
+    #[param(minimum = 1, maximum = 50, default = 10)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page
+    #[serde(default, deserialize_with = "de::non_empty")]
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Drug)]
 struct DrugView<'a> {
     id: &'a str,
     name: &'a str,
@@ -91,14 +129,29 @@ impl<'a> DrugView<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = DrugPage)]
 struct Page<'a> {
     items: Vec<DrugView<'a>>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// Products whose name contains `q`, best autocomplete matches first. The cursor is
 /// the position in that (fixed) order, so pages never overlap or skip.
+#[utoipa::path(
+    get, path = "/api/public/drugs",
+    tag = "Drugs", operation_id = "searchDrugs",
+    summary = "Autocomplete drug names over the shipped catalog",
+    description = "Names starting with `q` first, then names with a word starting with `q`, then the rest.",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "A page of products", body = Page),
+        (status = 400, response = r::BadRequest),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
 #[instrument(skip_all)]
 async fn search(
     State(state): State<AppState>,

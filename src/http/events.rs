@@ -22,12 +22,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::Router;
+use super::doc::r;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono_tz::Tz;
 use futures_util::stream;
 use pica_actors::notifier::{Envelope, Rendered};
@@ -42,23 +41,28 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tracing::{debug, instrument};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::live::WaitlistView;
 use super::views::{ReservationView, local};
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::Query;
 use snapshot::{PART_ITEMS, Parts};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/public/events", get(public_events))
-        .route("/api/secure/events", get(my_events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(public_events))
+        .routes(routes!(my_events))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// Only this zone's events (`books` for the book stock)
+    #[param(example = "quiet")]
     zone: Option<String>,
 }
 
@@ -70,6 +74,19 @@ fn last_event_id(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+#[utoipa::path(
+    get, path = "/api/public/events",
+    tag = "Live", operation_id = "publicEvents",
+    summary = "Live stream of committed changes (Server-Sent Events)",
+    description = "First a `snapshot` event (every zone's seats with their live state, upcoming reservations and holds), then one event per committed change, in commit order. A stream that falls too far behind gets a `lagged` event and is closed.",
+    params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received: resumes without loss while the gap is buffered, otherwise a fresh snapshot is sent", example = "42")),
+    responses(
+        (status = 200, description = "An event stream. Event kinds: `snapshot`, `reservation_created`, `reservation_updated`, `hold_placed`, `hold_released`, `seat_added`, `seat_service_changed`, `book_stock_changed`, `lagged`. Each event has an increasing `id` (send it back in `Last-Event-ID`); heartbeat comments keep the stream open.", body = String, content_type = "text/event-stream", example = json!("event: snapshot\nid: 41\ndata: {\"seq\":41,\"at\":\"2026-11-25T09:00:00+07:00\",\"zones\":[...]}\n\nevent: reservation_created\nid: 42\ndata: {\"seq\":42,\"zone\":\"quiet\",\"committed_at\":\"...\",\"reservation\":{\"id\":\"...\",\"seat_number\":\"Q3\",\"start\":\"...\",\"end\":\"...\",\"status\":\"confirmed\"}}\n\n")),
+        (status = 400, response = r::BadRequest),
+        (status = 404, description = "Unknown zone", body = ErrorBody, example = json!({"detail": "Zone 'x' does not exist"})),
+        (status = 503, description = "Too many streams open, or the engine is restarting", body = ErrorBody, example = json!({"detail": "Too many event streams are open; retry shortly"})),
+    ),
+)]
 #[instrument(skip_all)]
 async fn public_events(
     State(state): State<AppState>,
@@ -89,6 +106,21 @@ async fn public_events(
     open(state, headers, Audience::Public(zone)).await
 }
 
+#[utoipa::path(
+    get, path = "/api/secure/events",
+    tag = "Live", operation_id = "myEvents",
+    summary = "Live stream of your own reservations, waitlist entries, holds and book reservations (SSE)",
+    description = "First a `snapshot` event (your reservations and waitlist entries), then one event per committed change of yours.",
+    params(("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received: resumes without loss while the gap is buffered, otherwise a fresh snapshot is sent", example = "42")),
+    responses(
+        (status = 200, description = "An event stream. Event kinds: `snapshot`, `reservation_created`, `reservation_updated`, `hold_offered`, `waitlist_updated`, `book_reservation_updated`, `lagged`. Each event has an increasing `id` (send it back in `Last-Event-ID`); heartbeat comments keep the stream open.", body = String, content_type = "text/event-stream", example = json!("event: hold_offered\nid: 57\ndata: {\"seq\":57,\"zone\":\"quiet\",\"committed_at\":\"...\",\"entry\":{...},\"from\":\"waiting\"}\n\n")),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 503, description = "Too many streams open, or the engine is restarting", body = ErrorBody, example = json!({"detail": "Too many event streams are open; retry shortly"})),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn my_events(
     State(state): State<AppState>,

@@ -1,26 +1,91 @@
 //! Liveness and readiness.
 
-use axum::Router;
+use super::doc::r;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::extract::Json;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    status: &'static str,
 }
 
+#[utoipa::path(
+    get, path = "/healthz",
+    tag = "Operations", operation_id = "healthz",
+    summary = "Liveness",
+    responses(
+        (status = 200, description = "The process is up", body = Health, example = json!({"status": "ok"})),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Ready {
+    Ready,
+    NotReady,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum DatabaseState {
+    Ok,
+    Unreachable,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum EngineState {
+    Ok,
+    Restarting,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    #[schema(inline)]
+    status: Ready,
+    #[schema(inline)]
+    database: DatabaseState,
+    #[schema(inline)]
+    backend: Backend,
+    #[schema(inline)]
+    engine: EngineState,
+}
+
+#[utoipa::path(
+    get, path = "/readyz",
+    tag = "Operations", operation_id = "readyz",
+    summary = "Readiness: database reachable and every actor up",
+    responses(
+        (status = 200, description = "Ready", body = Readiness, example = json!({"status": "ready", "database": "ok", "backend": "sqlite", "engine": "ok"})),
+        (status = 503, description = "Not ready", body = Readiness, example = json!({"status": "not_ready", "database": "ok", "backend": "sqlite", "engine": "restarting"})),
+    ),
+)]
 /// Ready when the database answers and every zone actor is up (not restarting).
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let database = state.db.ping().await.is_ok();
     let engine = state.engine.is_ready();
     let status = if database && engine {
@@ -28,11 +93,26 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
-        "database": if database { "ok" } else { "unreachable" },
-        "backend": state.db.backend(),
-        "engine": if engine { "ok" } else { "restarting" },
-    });
+    let body = Readiness {
+        status: if status == StatusCode::OK {
+            Ready::Ready
+        } else {
+            Ready::NotReady
+        },
+        database: if database {
+            DatabaseState::Ok
+        } else {
+            DatabaseState::Unreachable
+        },
+        backend: match state.db {
+            crate::storage::Db::Sqlite(_) => Backend::Sqlite,
+            crate::storage::Db::Postgres(_) => Backend::Postgres,
+        },
+        engine: if engine {
+            EngineState::Ok
+        } else {
+            EngineState::Restarting
+        },
+    };
     (status, Json(body))
 }

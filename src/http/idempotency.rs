@@ -82,7 +82,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Keyed<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let Some(key) = idempotency_key(req.headers())? else {
-            let axum::Json(body) = axum::Json::<T>::from_request(req, state).await?;
+            let crate::extract::Json(body) =
+                crate::extract::Json::<T>::from_request(req, state).await?;
             return Ok(Keyed { body, key: None });
         };
         // The body is read once (within the body limit) and then parsed twice: as the
@@ -99,7 +100,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Keyed<T> {
                 }
             })?;
         let again = Request::from_parts(parts, Body::from(bytes.clone()));
-        let axum::Json(body) = axum::Json::<T>::from_request(again, state).await?;
+        let crate::extract::Json(body) =
+            crate::extract::Json::<T>::from_request(again, state).await?;
         let value: Value = serde_json::from_slice(&bytes)
             .map_err(|_| ApiError::Rejected(StatusCode::BAD_REQUEST, "Malformed JSON".into()))?;
         Ok(Keyed {

@@ -5,10 +5,9 @@
 //! decides. Another member's reservation, entry or hold is answered exactly like a
 //! missing one (404, invariant 5).
 
-use axum::Router;
+use super::doc::r;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use pica_actors::{
@@ -16,8 +15,12 @@ use pica_actors::{
 };
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::doc::Paged;
 use super::idempotency::{Keyed, lost, once};
 use super::paging::{ListQuery, Page, page_limit, status_filter, uuid_cursor};
 use super::views::{ReservationView, local};
@@ -25,16 +28,17 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::config::Calendar;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::extract::{Json, Path, Query};
 use crate::storage::WaitlistQuery;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/secure/reservations/{id}/check-in", post(check_in))
-        .route("/api/secure/reservations/{id}/check-out", post(check_out))
-        .route("/api/secure/waitlist", post(join).get(list))
-        .route("/api/secure/waitlist/{id}", get(read).delete(leave))
-        .route("/api/secure/holds/{id}/confirm", post(confirm))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(check_in))
+        .routes(routes!(check_out))
+        .routes(routes!(join, list))
+        .routes(routes!(read, leave))
+        .routes(routes!(confirm))
 }
 
 fn not_found(what: &str) -> ApiError {
@@ -68,6 +72,23 @@ async fn own_entry(
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/secure/reservations/{id}/check-in",
+    tag = "Reservations", operation_id = "checkIn",
+    summary = "Check in to a confirmed reservation",
+    description = "Status becomes `checked_in` (the seat shows `occupied`). A confirmed reservation not checked in within 15 minutes of its start becomes `no_show`.",
+    params(("id" = String, Path, description = "Reservation id (UUID)")),
+    responses(
+        (status = 200, description = "Checked in", body = ReservationView),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Not found", body = ErrorBody, example = json!({"detail": "Reservation not found"})),
+        (status = 409, description = "Not confirmed, or outside the check-in window", body = ErrorBody, example = json!({"detail": "Check-in is not open yet: it opens 15 minutes before the start"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn check_in(
     State(state): State<AppState>,
@@ -118,6 +139,23 @@ pub fn slot_ceiling(calendar: &Calendar, now: DateTime<Utc>) -> DateTime<Utc> {
 /// Check-out ends the reservation now: it becomes `completed` and its end is cut to
 /// the end of the slot in progress (at least one slot after its start), so the rest of
 /// the booked time is free for others — and waiters — at once.
+#[utoipa::path(
+    post, path = "/api/secure/reservations/{id}/check-out",
+    tag = "Reservations", operation_id = "checkOut",
+    summary = "Check out: end a checked-in reservation now",
+    description = "Status becomes `completed`; the end is cut to the end of the slot in progress (at least one slot after the start), freeing the rest.",
+    params(("id" = String, Path, description = "Reservation id (UUID)")),
+    responses(
+        (status = 200, description = "Checked out", body = ReservationView),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Not found", body = ErrorBody, example = json!({"detail": "Reservation not found"})),
+        (status = 409, description = "Not checked in", body = ErrorBody, example = json!({"detail": "Reservation is confirmed: only a checked-in reservation can be checked out"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn check_out(
     State(state): State<AppState>,
@@ -151,31 +189,52 @@ async fn check_out(
 /// The scope of idempotency keys on `POST /api/secure/waitlist`.
 const WAITLIST_SCOPE: &str = "waitlist";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = JoinWaitlistRequest)]
 struct JoinWaitlist {
     zone: String,
+    #[schema(format = DateTime)]
     start: String,
+    #[schema(format = DateTime)]
     end: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HoldView {
     pub seat_number: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WaitlistEntry)]
 pub struct WaitlistView {
+    #[schema(format = Uuid)]
     pub id: String,
     pub zone: String,
+    #[schema(format = DateTime)]
     pub start: String,
+    #[schema(format = DateTime)]
     pub end: String,
+    #[schema(value_type = WaitStatus)]
     pub status: &'static str,
-    /// The seat held for this entry (while `offered`; kept afterwards as history).
+    /// The seat held for this entry (while `offered`; kept afterwards as history)
+    #[schema(inline, required = true)]
     pub hold: Option<HoldView>,
+    /// The reservation a confirmed hold became
+    #[schema(required = true)]
     pub reservation_id: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
+
+impl Paged for WaitlistView {
+    fn page_name() -> std::borrow::Cow<'static, str> {
+        "WaitlistPage".into()
+    }
+}
+
+pub type WaitlistPage = Page<WaitlistView>;
 
 impl WaitlistView {
     pub fn new(e: &WaitlistEntry, tz: Tz) -> Self {
@@ -197,6 +256,26 @@ impl WaitlistView {
 
 /// Joins a zone's waitlist for `[start, end)` (same rules as a reservation's times).
 /// Refused with 409 while a seat is free for that time: book it instead.
+#[utoipa::path(
+    post, path = "/api/secure/waitlist",
+    tag = "Waitlist", operation_id = "joinWaitlist",
+    summary = "Join a zone's waitlist for an interval",
+    description = "Same time rules as a reservation. When a seat frees up for that time it is held for you (status `offered`, with `hold`); confirm the hold to book it. Refused with 409 while a seat is free: book it instead.",
+    request_body(content = JoinWaitlist, example = json!({"zone": "quiet", "start": "2026-11-25T09:00:00+07:00", "end": "2026-11-25T11:00:00+07:00"})),
+    responses(
+        (status = 201, description = "Joined", body = WaitlistView),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Unknown zone", body = ErrorBody, example = json!({"detail": "Zone 'x' does not exist"})),
+        (status = 409, description = "A seat is free, or you already wait/hold for that time", body = ErrorBody, example = json!({"detail": "Seat 'Q1' is free for that time: reserve it instead"})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn join(
     State(state): State<AppState>,
@@ -234,6 +313,21 @@ async fn join(
 }
 
 /// The caller's waitlist entries (with their holds), newest first.
+#[utoipa::path(
+    get, path = "/api/secure/waitlist",
+    tag = "Waitlist", operation_id = "myWaitlist",
+    summary = "Your waitlist entries (with their holds), newest first",
+    params(("status" = Option<WaitStatus>, Query, description = "Only this status"), ListQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = WaitlistPage),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn list(
     State(state): State<AppState>,
@@ -265,6 +359,21 @@ async fn list(
     )))
 }
 
+#[utoipa::path(
+    get, path = "/api/secure/waitlist/{id}",
+    tag = "Waitlist", operation_id = "getWaitlistEntry",
+    summary = "One of your waitlist entries",
+    params(("id" = String, Path, description = "Waitlist entry id (UUID)")),
+    responses(
+        (status = 200, description = "The entry", body = WaitlistView),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Not found", body = ErrorBody, example = json!({"detail": "Waitlist entry not found"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn read(
     State(state): State<AppState>,
@@ -280,6 +389,23 @@ async fn read(
 
 /// Leaves the waitlist (status `cancelled`); an offered hold is released and passes
 /// to the next waiter.
+#[utoipa::path(
+    delete, path = "/api/secure/waitlist/{id}",
+    tag = "Waitlist", operation_id = "leaveWaitlist",
+    summary = "Leave the waitlist",
+    description = "Status becomes `cancelled`; a hold offered to you passes to the next waiter.",
+    params(("id" = String, Path, description = "Waitlist entry id (UUID)")),
+    responses(
+        (status = 200, description = "Left", body = WaitlistView),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Not found", body = ErrorBody, example = json!({"detail": "Waitlist entry not found"})),
+        (status = 409, description = "Already closed", body = ErrorBody, example = json!({"detail": "Waitlist entry is already fulfilled"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn leave(
     State(state): State<AppState>,
@@ -305,6 +431,23 @@ async fn leave(
 
 /// Confirms a hold (its id is its waitlist entry's): the held seat and time become a
 /// confirmed reservation (201).
+#[utoipa::path(
+    post, path = "/api/secure/holds/{id}/confirm",
+    tag = "Waitlist", operation_id = "confirmHold",
+    summary = "Confirm a hold: the held seat becomes your reservation",
+    description = "The hold's id is its waitlist entry's id. Only while the entry is `offered` and the hold has not expired.",
+    params(("id" = String, Path, description = "Waitlist entry id (UUID)")),
+    responses(
+        (status = 201, description = "Reserved", body = ReservationView),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Not found", body = ErrorBody, example = json!({"detail": "Hold not found"})),
+        (status = 409, description = "No hold (any more)", body = ErrorBody, example = json!({"detail": "The hold has expired"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn confirm(
     State(state): State<AppState>,

@@ -14,13 +14,14 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::Router;
+use super::doc::r;
 use axum::extract::{Extension, MatchedPath, State};
 use axum::http::{HeaderValue, Method, Request, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use dashmap::DashMap;
 use tower::{Layer, Service};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
@@ -32,8 +33,8 @@ const BUCKETS: [f64; 12] = [
 /// The route label of a request no route matched.
 const UNMATCHED: &str = "unmatched";
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(render))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(render))
 }
 
 /// The middleware layer counting every request; it also hands the registry to
@@ -296,6 +297,15 @@ fn write_admission(out: &mut String, admission: &pica_actors::AdmissionStats) {
 }
 
 /// `GET /metrics`: the registry, plus gauges read from the app state now.
+#[utoipa::path(
+    get, path = "/metrics",
+    tag = "Operations", operation_id = "metrics",
+    summary = "Prometheus metrics (text exposition format 0.0.4)",
+    responses(
+        (status = 200, description = "Metrics", body = String, content_type = "text/plain", example = json!("# TYPE pica_http_requests_total counter\npica_http_requests_total{method=\"GET\",route=\"/api/public/zones\",status=\"200\"} 3\n")),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
 async fn render(
     State(state): State<AppState>,
     Extension(metrics): Extension<Arc<Metrics>>,

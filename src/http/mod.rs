@@ -5,11 +5,12 @@ mod admin;
 mod api_docs;
 mod books;
 mod bundles;
+pub mod doc;
 mod drugs;
 mod events;
 mod health;
-pub mod listener;
 mod idempotency;
+pub mod listener;
 mod live;
 pub mod metrics;
 mod paging;
@@ -17,18 +18,21 @@ mod public;
 mod reservations;
 pub use idempotency::IdempotencyLocks;
 pub use public::{Email, Password, Username};
-pub use views::local;
+pub use views::{IntervalView, local};
 mod views;
 mod zones;
 
 use axum::Router;
 use axum::http::StatusCode;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Every route, each registered together with its OpenAPI operation.
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
         .merge(public::router())
         .merge(zones::router())
         .merge(reservations::router())
@@ -42,8 +46,19 @@ pub fn router() -> Router<AppState> {
         .merge(bundles::router())
         .merge(api_docs::router())
         .merge(metrics::router())
+}
+
+pub fn router() -> Router<AppState> {
+    documented()
+        .split_for_parts()
+        .0
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// The OpenAPI document of [`router`], derived from the same route table.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().split_for_parts().1
 }
 
 async fn not_found() -> ApiError {

@@ -2,9 +2,11 @@
 //! the previous page's `next_cursor`.
 
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::extract::de;
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 100;
@@ -30,10 +32,18 @@ pub fn uuid_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
 }
 
 /// The query string of a listing of the caller's records: `?status=&limit=&cursor=`.
-#[derive(Debug, Deserialize)]
+/// `status` is described by each listing, whose statuses differ.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    #[param(ignore)]
     pub status: Option<String>,
+    /// Page size, 1-100 (default 50)
+    #[serde(default, deserialize_with = "de::query_int")]
+    #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page
+    #[serde(default, deserialize_with = "de::non_empty")]
     pub cursor: Option<String>,
 }
 

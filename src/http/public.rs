@@ -1,42 +1,75 @@
 //! Welcome messages, registration and login.
 
-use axum::Router;
+use super::doc::r;
 use std::net::SocketAddr;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
+use utoipa::ToSchema;
 
+use super::doc::Message;
 use crate::app::AppState;
 use crate::auth::TokenPair;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::extract::Json;
 use crate::storage::{DbError, NewUser, Role};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { Json(json!({ "message": "Welcome to the Coworking Space API!" })) }),
-        )
-        .route(
-            "/api/public/",
-            get(|| async { Json(json!({ "message": "Welcome to Coworking Space API" })) }),
-        )
-        .route("/api/public/register", post(register))
-        .route("/api/public/login", post(login))
-        .route("/api/public/refresh", post(refresh))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(welcome))
+        .routes(routes!(public_welcome))
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
 }
 
-#[derive(Deserialize)]
+#[utoipa::path(
+    get, path = "/",
+    tag = "Public", operation_id = "root",
+    summary = "Welcome message",
+    responses(
+        (status = 200, description = "Welcome", body = Message, example = json!({"message": "Welcome to the Coworking Space API!"})),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
+async fn welcome() -> Json<Message> {
+    Json(Message::new("Welcome to the Coworking Space API!"))
+}
+
+#[utoipa::path(
+    get, path = "/api/public/",
+    tag = "Public", operation_id = "publicIndex",
+    summary = "Welcome message of the public API",
+    responses(
+        (status = 200, description = "Welcome", body = Message, example = json!({"message": "Welcome to Coworking Space API"})),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
+async fn public_welcome() -> Json<Message> {
+    Json(Message::new("Welcome to Coworking Space API"))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = RegisterRequest)]
 struct Register {
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
     username: String,
+    #[schema(format = Email)]
     email: String,
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Registered {
+    message: &'static str,
+    username: String,
 }
 
 /// A username: 3-32 characters of letters, digits, `_`, `.` or `-`.
@@ -127,11 +160,27 @@ impl Password {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/public/register",
+    tag = "Public", operation_id = "register",
+    summary = "Register a member account",
+    description = "Username 3-32 characters of letters, digits, `_`, `.`, `-`; password 8-128 characters mixing letters with digits or symbols.",
+    request_body(content = Register, example = json!({"username": "ana", "email": "ana@example.com", "password": "sunny-day-42"})),
+    responses(
+        (status = 201, description = "Registered", body = Registered, example = json!({"message": "User registered successfully", "username": "ana"})),
+        (status = 400, response = r::BadRequest),
+        (status = 409, description = "Username already taken", body = ErrorBody, example = json!({"detail": "Username already registered"})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
 #[instrument(skip_all, fields(username = %body.username))]
 async fn register(
     State(state): State<AppState>,
     Json(body): Json<Register>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let username = Username::parse(&body.username)?;
     let email = Email::parse(&body.email)?;
     let password = Password::parse(body.password)?;
@@ -146,7 +195,10 @@ async fn register(
     match state.db.create_user(user).await {
         Ok(id) => {
             info!(user_id = id, "user registered");
-            let body = json!({ "message": "User registered successfully", "username": username.0 });
+            let body = Registered {
+                message: "User registered successfully",
+                username: username.0,
+            };
             Ok((StatusCode::CREATED, Json(body)))
         }
         Err(DbError::Conflict) => Err(ApiError::Conflict {
@@ -157,7 +209,8 @@ async fn register(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = LoginRequest)]
 struct Login {
     username: String,
     password: String,
@@ -166,6 +219,23 @@ struct Login {
 /// Checks the password and issues tokens. Each attempt first reserves its place under
 /// the throttle (per username and address, per address, per username from anywhere);
 /// past a limit, 429 with `Retry-After` before any hashing.
+#[utoipa::path(
+    post, path = "/api/public/login",
+    tag = "Public", operation_id = "login",
+    summary = "Sign in: get an access token and a refresh token",
+    description = "Failed logins are throttled per username and per client address (429 with `Retry-After`).",
+    request_body(content = Login, example = json!({"username": "ana", "password": "sunny-day-42"})),
+    responses(
+        (status = 200, description = "Signed in", body = TokenPair),
+        (status = 400, response = r::BadRequest),
+        (status = 401, description = "Wrong credentials", body = ErrorBody, example = json!({"detail": "Invalid username or password"})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::TooManyRequests),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
 #[instrument(skip_all, fields(username = %body.username, client = %client.ip()))]
 async fn login(
     State(state): State<AppState>,
@@ -204,13 +274,30 @@ async fn login(
     Ok(Json(state.auth.issue(user.id, user.token_version).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = RefreshRequest)]
 pub struct RefreshBody {
     pub refresh_token: String,
 }
 
 /// Exchanges a refresh token for a new access token and a new refresh token; the old
 /// one stops working.
+#[utoipa::path(
+    post, path = "/api/public/refresh",
+    tag = "Public", operation_id = "refresh",
+    summary = "Exchange a refresh token for a new token pair",
+    description = "Refresh tokens rotate: the one sent stops working.",
+    request_body(content = RefreshBody, example = json!({"refresh_token": "..."})),
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPair),
+        (status = 400, response = r::BadRequest),
+        (status = 401, description = "Invalid, expired, used or revoked refresh token", body = ErrorBody, example = json!({"detail": "Invalid or expired token"})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
 #[instrument(skip_all)]
 async fn refresh(
     State(state): State<AppState>,

@@ -1,47 +1,120 @@
 //! Secure reservation endpoints: create (two body forms, idempotent), list mine, read,
 //! cancel.
 
-use axum::Router;
+use super::doc::r;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use pica_actors::{Created, ReservationStatus, ReserveRequest, SeatNumber};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tracing::{debug, instrument};
+use utoipa::openapi::{OneOfBuilder, Ref, RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::idempotency::{Keyed, lost, once};
 use super::paging::{ListQuery, Page, page_limit, status_filter, uuid_cursor};
-use super::views::ReservationView;
+use super::views::{ReservationPage, ReservationView};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::error::{ConflictBody, ErrorBody};
+use crate::extract::de;
 use crate::extract::{Json, Path, Query};
 use crate::storage::ReservationQuery;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/secure/", get(secure_index))
-        .route("/api/secure/reservations", post(create))
-        .route("/api/secure/reservations/{id}", get(read).delete(cancel))
-        .route("/api/secure/my-reservations", get(mine))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(secure_index))
+        .routes(routes!(create))
+        .routes(routes!(read, cancel))
+        .routes(routes!(mine))
 }
 
-async fn secure_index(user: AuthUser) -> Json<Value> {
-    Json(json!({ "message": "Secure endpoint accessed successfully!", "user": user }))
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"message": "Secure endpoint accessed successfully!", "user": {"id": 1, "username": "ana", "role": "member"}}))]
+struct SecureIndex {
+    message: &'static str,
+    user: AuthUser,
 }
 
 /// The endpoint's scope for idempotency keys.
 const SCOPE: &str = "reservations";
 
-/// Either `{seat_number, reservation_date}` or `{seat_number, start, end}`.
+#[utoipa::path(
+    get, path = "/api/secure/",
+    tag = "Account", operation_id = "secureIndex",
+    summary = "Check credentials: who you are",
+    responses(
+        (status = 200, description = "Authenticated", body = SecureIndex),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
+async fn secure_index(user: AuthUser) -> Json<SecureIndex> {
+    Json(SecureIndex {
+        message: "Secure endpoint accessed successfully!",
+        user,
+    })
+}
+
+/// Either `{seat_number, reservation_date}` or `{seat_number, start, end}` (see
+/// [`ReserveWholeDay`] and [`ReserveInterval`], which describe the two forms).
 #[derive(Deserialize)]
-struct CreateReservation {
+pub(super) struct CreateReservation {
+    pub seat_number: String,
+    #[serde(default, deserialize_with = "de::some")]
+    pub reservation_date: Option<String>,
+    #[serde(default, deserialize_with = "de::some")]
+    pub start: Option<String>,
+    #[serde(default, deserialize_with = "de::some")]
+    pub end: Option<String>,
+}
+
+/// The whole-day form of a seat request (documentation of [`CreateReservation`]).
+#[derive(ToSchema)]
+#[schema(title = "Whole opening day")]
+#[allow(dead_code)]
+pub(super) struct ReserveWholeDay {
+    #[schema(example = "A1")]
     seat_number: String,
-    reservation_date: Option<String>,
-    start: Option<String>,
-    end: Option<String>,
+    #[schema(format = Date)]
+    reservation_date: String,
+}
+
+/// The interval form of a seat request (documentation of [`CreateReservation`]).
+#[derive(ToSchema)]
+#[schema(title = "Interval")]
+#[allow(dead_code)]
+pub(super) struct ReserveInterval {
+    seat_number: String,
+    #[schema(format = DateTime)]
+    start: String,
+    #[schema(format = DateTime)]
+    end: String,
+}
+
+impl PartialSchema for CreateReservation {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(Ref::from_schema_name(ReserveWholeDay::name()))
+            .item(Ref::from_schema_name(ReserveInterval::name()))
+            .into()
+    }
+}
+
+impl ToSchema for CreateReservation {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        for (name, schema) in [
+            (ReserveWholeDay::name(), ReserveWholeDay::schema()),
+            (ReserveInterval::name(), ReserveInterval::schema()),
+        ] {
+            schemas.push((name.into_owned(), schema));
+        }
+    }
 }
 
 /// A seat number such as `A1`: 1-16 letters and digits.
@@ -56,6 +129,27 @@ pub(super) fn seat_number(raw: &str) -> Result<SeatNumber, ApiError> {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/secure/reservations",
+    tag = "Reservations", operation_id = "createReservation",
+    summary = "Reserve a seat",
+    description = "Either `{seat_number, reservation_date}` (the whole opening day) or `{seat_number, start, end}` (RFC 3339 with offset, on slot boundaries, within one day's opening hours and the booking horizon). With an `Idempotency-Key` header a retry returns the first result.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters, unique per user; a retry with the same key gets the first reservation back", example = "7f1c2d")),
+    request_body(content = inline(CreateReservation), example = json!({"seat_number": "A1", "reservation_date": "2026-11-25"})),
+    responses(
+        (status = 201, description = "Reserved (or the first result of an idempotent retry)", body = ReservationView),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Unknown seat", body = ErrorBody, example = json!({"detail": "Seat 'Z9' does not exist"})),
+        (status = 409, description = "Seat taken (with the conflicting interval), overlapping reservation of yours, limit reached or seat out of service", body = ConflictBody, example = json!({"detail": "Seat is already reserved for an overlapping interval", "conflict": {"start": "2026-11-25T08:00:00+07:00", "end": "2026-11-25T22:00:00+07:00"}})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn create(
     State(state): State<AppState>,
@@ -108,6 +202,22 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("Reservation not found".into()))
 }
 
+#[utoipa::path(
+    get, path = "/api/secure/reservations/{id}",
+    tag = "Reservations", operation_id = "getReservation",
+    summary = "One of your reservations",
+    description = "Someone else's reservation is a 404, as if it did not exist.",
+    params(("id" = String, Path, description = "Reservation id (UUID)")),
+    responses(
+        (status = 200, description = "The reservation", body = ReservationView),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Not found", body = ErrorBody, example = json!({"detail": "Reservation not found"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn read(
     State(state): State<AppState>,
@@ -125,6 +235,23 @@ async fn read(
     }
 }
 
+#[utoipa::path(
+    delete, path = "/api/secure/reservations/{id}",
+    tag = "Reservations", operation_id = "cancelReservation",
+    summary = "Cancel a reservation",
+    description = "Status becomes `cancelled`; the reservation stays in history.",
+    params(("id" = String, Path, description = "Reservation id (UUID)")),
+    responses(
+        (status = 200, description = "Cancelled", body = ReservationView),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 404, description = "Not found", body = ErrorBody, example = json!({"detail": "Reservation not found"})),
+        (status = 409, description = "Not active", body = ErrorBody, example = json!({"detail": "Reservation is already cancelled"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn cancel(
     State(state): State<AppState>,
@@ -161,6 +288,21 @@ async fn cancel(
     Ok(Json(ReservationView::new(&cancelled, tz)))
 }
 
+#[utoipa::path(
+    get, path = "/api/secure/my-reservations",
+    tag = "Reservations", operation_id = "myReservations",
+    summary = "Your reservations, newest first",
+    params(("status" = Option<ReservationStatus>, Query, description = "Only this status"), ListQuery),
+    responses(
+        (status = 200, description = "A page of reservations", body = ReservationPage),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
 #[instrument(skip_all, fields(user_id = user.id))]
 async fn mine(
     State(state): State<AppState>,

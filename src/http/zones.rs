@@ -1,39 +1,52 @@
 //! Zones with their seats' live state, and free intervals per date.
 
-use axum::Router;
+use super::doc::r;
 use axum::extract::State;
-use axum::routing::get;
 use pica_actors::{LiveSeatState, SeatService, ZoneId};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::views::IntervalView;
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path, Query};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/public/zones", get(zones))
-        .route("/api/public/zones/{zone}/availability", get(availability))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(zones))
+        .routes(routes!(availability))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SeatLive {
     seat_number: String,
     status: SeatService,
     state: LiveSeatState,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Zone, example = json!({"id": "quiet", "name": "Quiet room", "kind": "quiet", "seats": [{"seat_number": "Q1", "status": "in_service", "state": "available"}]}))]
 struct ZoneView {
     id: String,
     name: String,
     kind: String,
+    #[schema(inline)]
     seats: Vec<SeatLive>,
 }
 
 /// All zones (there are few, so no paging), each seat as the live map shows it now.
+#[utoipa::path(
+    get, path = "/api/public/zones",
+    tag = "Zones", operation_id = "listZones",
+    summary = "Zones with their seats and each seat's live state",
+    responses(
+        (status = 200, description = "All zones (not paged)", body = Vec<ZoneView>),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
 #[instrument(skip_all)]
 async fn zones(State(state): State<AppState>) -> Result<Json<Vec<ZoneView>>, ApiError> {
     let mut views = Vec::new();
@@ -56,26 +69,45 @@ async fn zones(State(state): State<AppState>) -> Result<Json<Vec<ZoneView>>, Api
     Ok(Json(views))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AvailabilityQuery {
+    /// Local date `YYYY-MM-DD`, today up to the booking horizon (others: 422)
+    #[param(required = true, format = Date, example = "2026-11-25")]
     date: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SeatFree {
     seat_number: String,
     status: SeatService,
     free: Vec<IntervalView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Availability {
     zone: String,
+    #[schema(format = Date)]
     date: String,
     opening: IntervalView,
+    #[schema(inline)]
     seats: Vec<SeatFree>,
 }
 
+#[utoipa::path(
+    get, path = "/api/public/zones/{zone}/availability",
+    tag = "Zones", operation_id = "zoneAvailability",
+    summary = "Free intervals per seat on a date",
+    description = "Within that day's opening hours, in the space's time zone.",
+    params(("zone" = String, Path, description = "Zone id", example = "quiet"), AvailabilityQuery),
+    responses(
+        (status = 200, description = "Availability", body = Availability),
+        (status = 400, response = r::BadRequest),
+        (status = 404, description = "Unknown zone", body = ErrorBody, example = json!({"detail": "Zone 'x' does not exist"})),
+        (status = 422, description = "Missing or invalid date", body = ErrorBody, example = json!({"detail": "query parameter `date` (YYYY-MM-DD) is required"})),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
 #[instrument(skip_all, fields(zone = %zone))]
 async fn availability(
     State(state): State<AppState>,

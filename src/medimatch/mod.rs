@@ -77,7 +77,7 @@ impl DrugQuery {
 
 /// `data` of a recommendation answer: two objects keyed by product id, best match
 /// first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Recommendations {
     pub name: Ranked,
     pub combined_composition: Ranked,
@@ -87,6 +87,17 @@ pub struct Recommendations {
 /// serialising.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ranked(pub Vec<(String, Value)>);
+
+impl utoipa::PartialSchema for Ranked {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .additional_properties(Some(String::schema()))
+            .description(Some("Keyed by product id, best match first"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Ranked {}
 
 impl Serialize for Ranked {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
