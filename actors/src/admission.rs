@@ -447,10 +447,10 @@ mod engine_tests {
             },
         )
         .await;
-        let kept = engine.reserve_book(7, 1, 2).await.unwrap();
+        let kept = engine.reserve_book(7, 1, 2, None).await.unwrap();
         let reserve_book = |user| {
             let engine = engine.clone();
-            tokio::spawn(async move { engine.reserve_book(user, 1, 1).await })
+            tokio::spawn(async move { engine.reserve_book(user, 1, 1, None).await })
         };
         let reserve = |user, i| {
             let engine = engine.clone();
@@ -472,7 +472,7 @@ mod engine_tests {
         })
         .await;
         assert_eq!(
-            engine.reserve_book(3, 1, 1).await,
+            engine.reserve_book(3, 1, 1, None).await,
             Err(EngineError::Overloaded)
         );
         assert_eq!(engine.admission().books.refused, 1);
@@ -494,7 +494,7 @@ mod engine_tests {
         })
         .await;
         assert_eq!(
-            engine.reserve_book(3, 1, 1).await,
+            engine.reserve_book(3, 1, 1, None).await,
             Err(EngineError::Overloaded)
         );
         let refused = engine
