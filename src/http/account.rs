@@ -314,6 +314,7 @@ const KEYS_SCOPE: &str = "api-keys";
     tag = "Account", operation_id = "createApiKey",
     summary = "Create an API key (shown once)",
     description = "The key is in this answer only; it is stored as a SHA-256 digest. At most 20 live keys (409 beyond).",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters, per user and endpoint; a retry with the same key and body gets the first result back (for API keys: 409 naming the first key, without its secret); the same key with another body gets 422", example = "7f1c2d")),
     request_body(content = CreateKey, example = json!({"name": "booking bot", "expires_at": "2027-01-01T00:00:00+07:00"})),
     responses(
         (status = 201, description = "Created", body = KeyCreated),

@@ -259,6 +259,7 @@ impl BookRequest {
     tag = "Books", operation_id = "reserveBook",
     summary = "Reserve copies of a book",
     description = "Holds the copies until picked up, cancelled, or the hold expires.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters, per user and endpoint; a retry with the same key and body gets the first result back (for API keys: 409 naming the first key, without its secret); the same key with another body gets 422", example = "7f1c2d")),
     request_body(content = BookRequest, example = json!({"book_id": 1, "copies": 1})),
     responses(
         (status = 201, description = "Reserved", body = BookReservationJson),

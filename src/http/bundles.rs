@@ -126,6 +126,7 @@ impl From<ApiError> for Failed {
     tag = "Books", operation_id = "createBundle",
     summary = "Reserve a seat and book copies together, all or nothing",
     description = "Errors name the part that failed (`part`: `seat` or `book`).",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters, per user and endpoint; a retry with the same key and body gets the first result back (for API keys: 409 naming the first key, without its secret); the same key with another body gets 422", example = "7f1c2d")),
     request_body(content = CreateBundle, example = json!({"seat": {"seat_number": "Q3", "start": "2026-11-25T09:00:00+07:00", "end": "2026-11-25T11:30:00+07:00"}, "book": {"book_id": 1, "copies": 1}})),
     responses(
         (status = 201, description = "Both booked", body = BundleJson),

@@ -261,6 +261,7 @@ impl WaitlistView {
     tag = "Waitlist", operation_id = "joinWaitlist",
     summary = "Join a zone's waitlist for an interval",
     description = "Same time rules as a reservation. When a seat frees up for that time it is held for you (status `offered`, with `hold`); confirm the hold to book it. Refused with 409 while a seat is free: book it instead.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters, per user and endpoint; a retry with the same key and body gets the first result back (for API keys: 409 naming the first key, without its secret); the same key with another body gets 422", example = "7f1c2d")),
     request_body(content = JoinWaitlist, example = json!({"zone": "quiet", "start": "2026-11-25T09:00:00+07:00", "end": "2026-11-25T11:00:00+07:00"})),
     responses(
         (status = 201, description = "Joined", body = WaitlistView),

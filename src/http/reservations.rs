@@ -134,7 +134,7 @@ pub(super) fn seat_number(raw: &str) -> Result<SeatNumber, ApiError> {
     tag = "Reservations", operation_id = "createReservation",
     summary = "Reserve a seat",
     description = "Either `{seat_number, reservation_date}` (the whole opening day) or `{seat_number, start, end}` (RFC 3339 with offset, on slot boundaries, within one day's opening hours and the booking horizon). With an `Idempotency-Key` header a retry returns the first result.",
-    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters, unique per user; a retry with the same key gets the first reservation back", example = "7f1c2d")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters, per user and endpoint; a retry with the same key and body gets the first reservation back; the same key with another body gets 422", example = "7f1c2d")),
     request_body(content = inline(CreateReservation), example = json!({"seat_number": "A1", "reservation_date": "2026-11-25"})),
     responses(
         (status = 201, description = "Reserved (or the first result of an idempotent retry)", body = ReservationView),
