@@ -124,7 +124,7 @@ fn decodes_to_control(raw: &str) -> bool {
         .any(char::is_control)
 }
 
-/// Path parameters, refused with 422 when a decoded segment holds a control character.
+/// Path parameters, refused with 400 when a decoded segment holds a control character.
 pub struct Path<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for Path<T>
@@ -135,8 +135,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // 400 like every other unusable path (the API documents path errors as 400).
         if decodes_to_control(parts.uri.path()) {
-            return Err(control_character_error("The path"));
+            return Err(ApiError::Rejected(
+                StatusCode::BAD_REQUEST,
+                "Invalid path: the path must not contain control characters".into(),
+            ));
         }
         let axum::extract::Path(value) =
             axum::extract::Path::<T>::from_request_parts(parts, state).await?;

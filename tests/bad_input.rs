@@ -357,7 +357,25 @@ async fn control_characters_are_refused_before_the_database(backend: Backend) {
         .send()
         .await
         .unwrap();
-    expect_422_naming(r, "NUL in a path", "path").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "NUL in a path");
+    let detail = common::body(r).await["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(detail.contains("control characters"), "{detail}");
+    let r = app
+        .post("/api/secure/bundles")
+        .bearer_auth(&token)
+        .json(&json!({"seat": {"seat_number": "A1\u{0}", "reservation_date": day(1).to_string()}, "book": {"book_id": 1, "copies": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        common::body(r).await["part"],
+        "seat",
+        "a bundle's 422 names its part"
+    );
     let r = app.get("/api/public/books?q=dune%00").send().await.unwrap();
     expect_422_naming(r, "NUL in a query", "q").await;
     let r = app

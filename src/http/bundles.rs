@@ -146,8 +146,23 @@ impl From<ApiError> for Failed {
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Keyed { body, key }: Keyed<Value>,
+    keyed: Result<Keyed<Value>, ApiError>,
 ) -> Response {
+    // A body the extractor refuses as unprocessable (a control character somewhere)
+    // still names a part, as every bundle 422 does: the part its path is in, else the
+    // seat, which is read first.
+    let Keyed { body, key } = match keyed {
+        Ok(keyed) => keyed,
+        Err(err) if err.status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            let part = if err.to_string().starts_with("book") {
+                BundlePart::Book
+            } else {
+                BundlePart::Seat
+            };
+            return in_part(part, err);
+        }
+        Err(err) => return err.into_response(),
+    };
     let tz = state.settings.calendar.timezone;
     let tag = key.map(|k| k.tag(user.id, SCOPE));
     let replay = async |created| -> Result<Response, Failed> {
