@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use common::{Backend, JWT_SECRET, TestDb, body, slot};
@@ -25,16 +24,7 @@ fn start_server(database_url: &str) -> (Child, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start pica");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let url = line
-        .trim()
-        .strip_prefix("pica listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let url = common::listening_url(&mut child);
     (child, url)
 }
 

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use common::{Backend, JWT_SECRET, TestDb};
@@ -48,27 +47,8 @@ fn start_server(database_url: &str) -> (Server, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start pica");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let url = line
-        .trim()
-        .strip_prefix("pica listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let url = common::listening_url(&mut child);
     (Server(child), url)
-}
-
-/// A `Vm*` figure of `/proc/<pid>/status`, in KiB.
-fn memory_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 #[derive(Default, Debug)]
@@ -106,7 +86,7 @@ async fn a_flood_of_registrations_and_logins_keeps_memory_bounded(backend: Backe
     let (server, base) = start_server(&db.url);
     let pid = server.0.id();
     let client = Client::builder().pool_max_idle_per_host(0).build().unwrap();
-    let before = memory_kib(pid, "VmRSS");
+    let before = common::proc_status_kib(pid, "VmRSS");
     let (mut registered, mut logged_in) = (0, 0);
     for round in 0..ROUNDS {
         let password = "flood-pass-123";
@@ -138,12 +118,15 @@ async fn a_flood_of_registrations_and_logins_keeps_memory_bounded(backend: Backe
         logged_in += l.ok;
         eprintln!(
             "round {round}: register {t:?}, login {l:?}, VmRSS {} KiB, VmHWM {} KiB",
-            memory_kib(pid, "VmRSS"),
-            memory_kib(pid, "VmHWM")
+            common::proc_status_kib(pid, "VmRSS"),
+            common::proc_status_kib(pid, "VmHWM")
         );
     }
     assert!(registered > 0 && logged_in > 0, "some requests got through");
-    let (rss, peak) = (memory_kib(pid, "VmRSS"), memory_kib(pid, "VmHWM"));
+    let (rss, peak) = (
+        common::proc_status_kib(pid, "VmRSS"),
+        common::proc_status_kib(pid, "VmHWM"),
+    );
     eprintln!("{backend:?}: VmRSS {before} KiB at start, {rss} KiB after, peak {peak} KiB");
     assert!(
         peak <= RSS_BOUND_MIB * 1024,

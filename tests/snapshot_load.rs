@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -66,27 +65,8 @@ fn start_server(database_url: &str) -> (Server, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start pica");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let url = line
-        .trim()
-        .strip_prefix("pica listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let url = common::listening_url(&mut child);
     (Server(child), url)
-}
-
-/// A `/proc/<pid>/status` field in KiB (VmRSS: resident now; VmHWM: peak resident).
-fn proc_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// Two zones, `SEATS` seats, one member, `SEATS * PER_SEAT` confirmed reservations.
@@ -357,8 +337,8 @@ async fn snapshots_of_a_large_space_cost_bounded_memory(backend: Backend) {
     let client = Client::new();
     let health_url = format!("{base}/healthz");
     healthz(&client, &health_url).await;
-    let loaded_rss = proc_kib(pid, "VmRSS");
-    let loaded_hwm = proc_kib(pid, "VmHWM");
+    let loaded_rss = common::proc_status_kib(pid, "VmRSS");
+    let loaded_hwm = common::proc_status_kib(pid, "VmHWM");
 
     // Another build of the server (PICA_SNAPSHOT_TEST_BIN) is only measured.
     let measuring_only = std::env::var_os("PICA_SNAPSHOT_TEST_BIN").is_some();
@@ -387,7 +367,7 @@ async fn snapshots_of_a_large_space_cost_bounded_memory(backend: Backend) {
                         Ok(took) => slowest = slowest.max(took),
                         Err(why) => failed.push(why),
                     }
-                    peak_rss = peak_rss.max(proc_kib(pid, "VmRSS"));
+                    peak_rss = peak_rss.max(common::proc_status_kib(pid, "VmRSS"));
                     polls.fetch_add(1, Ordering::Relaxed);
                     // Pacing, not waiting for anything.
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -409,7 +389,7 @@ async fn snapshots_of_a_large_space_cost_bounded_memory(backend: Backend) {
     let streamed = streaming.elapsed();
     done.store(true, Ordering::Relaxed);
     let (slowest_healthz, peak_rss, unanswered) = poller.join().unwrap();
-    let peak_hwm = proc_kib(pid, "VmHWM");
+    let peak_hwm = common::proc_status_kib(pid, "VmHWM");
 
     let mut open = Vec::new();
     let (mut refusals, mut largest_part, mut parts) = (0, 0, 0);

@@ -330,3 +330,28 @@ pub async fn execute(db: &Db, sql: &'static str) {
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
+
+/// Reads the first line the real `pica` binary prints ("pica listening on URL") from its
+/// piped standard output and returns the URL.
+pub fn listening_url(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    line.trim()
+        .strip_prefix("pica listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string()
+}
+
+/// A field of `/proc/<pid>/status` in KiB (VmRSS: resident now; VmHWM: peak resident).
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
