@@ -1,4 +1,4 @@
-//! The demo space a fresh database starts with (SPEC "Domain"): three zones and a
+//! The demo space a fresh database starts with: three zones and a
 //! small catalog of real, well-known books.
 
 pub struct DemoZone {
