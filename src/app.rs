@@ -36,6 +36,8 @@ pub struct AppState {
     pub medimatch: MediMatch,
     /// Event streams' limits and shutdown signal.
     pub live: Arc<crate::live::Live>,
+    /// The edge's bound on requests handled at once (`http::load_shed`).
+    pub edge: Arc<pica_actors::admission::Gate>,
 }
 
 pub struct Application {
@@ -137,6 +139,7 @@ impl Application {
             idempotency: Arc::default(),
             medimatch,
             live: Arc::new(crate::live::Live::new(settings.live.clone())),
+            edge: pica_actors::admission::Gate::new(settings.max_in_flight),
             settings: Arc::new(settings),
         };
         let router = router(state.clone());
@@ -246,6 +249,12 @@ fn router(state: AppState) -> Router {
             request_deadline,
         ))
         .layer(CatchPanicLayer::custom(crate::error::panic_response))
+        // Before everything that costs (body, auth, database): past the bound a request
+        // is refused from its head alone.
+        .layer(axum::middleware::from_fn_with_state(
+            state.edge.clone(),
+            http::load_shed::shed,
+        ))
         // Outside the timeout and panic layers, so their 503/500 answers are counted too.
         .layer(http::metrics::MetricsLayer::new())
         .layer(

@@ -207,6 +207,8 @@ pub struct Settings {
     pub zone_queue_limit: usize,
     pub book_queue_limit: usize,
     pub commit_queue_limit: usize,
+    /// Requests the HTTP edge handles at once; past it, 503 before the body is read.
+    pub max_in_flight: usize,
     pub seed_demo: bool,
     pub medimatch: MedimatchSettings,
     pub books: BookSettings,
@@ -330,6 +332,7 @@ impl Settings {
         let book_queue_limit =
             queue_limit("PICA_BOOK_QUEUE_LIMIT", engine_defaults.book_queue_limit)?;
         let commit_queue_limit = queue_limit("PICA_COMMIT_QUEUE_LIMIT", engine_defaults.max_queue)?;
+        let max_in_flight = queue_limit("PICA_MAX_IN_FLIGHT", 1024)?;
         Ok(Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://pica.db".into()),
             bind: get("PICA_BIND")
@@ -374,6 +377,7 @@ impl Settings {
             request_timeout,
             actor_timeout: Duration::from_millis(parse(&get, "PICA_ACTOR_TIMEOUT_MS", 5000)?),
             zone_queue_limit,
+            max_in_flight,
             book_queue_limit,
             commit_queue_limit,
             seed_demo: parse(&get, "PICA_SEED_DEMO", true)?,
@@ -474,6 +478,13 @@ mod tests {
             (s.zone_queue_limit, s.book_queue_limit, s.commit_queue_limit),
             (1024, 1024, 4096)
         );
+        assert_eq!(s.max_in_flight, 1024);
+        assert_eq!(
+            settings(&[("PICA_MAX_IN_FLIGHT", "64")])
+                .unwrap()
+                .max_in_flight,
+            64
+        );
         let s = settings(&[
             ("PICA_ZONE_QUEUE_LIMIT", "8"),
             ("PICA_BOOK_QUEUE_LIMIT", "4"),
@@ -488,6 +499,7 @@ mod tests {
             "PICA_ZONE_QUEUE_LIMIT",
             "PICA_BOOK_QUEUE_LIMIT",
             "PICA_COMMIT_QUEUE_LIMIT",
+            "PICA_MAX_IN_FLIGHT",
         ] {
             for bad in ["0", "-1", "lots"] {
                 let err = format!("{:#}", settings(&[(key, bad)]).unwrap_err());

@@ -14,6 +14,7 @@ use sqlx::Connection;
 on_both_backends!(
     a_full_zone_answers_503_at_once_and_the_admitted_commit_after_release,
     a_full_commit_queue_answers_503_and_leaves_nothing_pending,
+    past_the_edge_bound_a_request_is_refused_from_its_head_alone,
 );
 
 /// A transaction that blocks every write of the server until it is released.
@@ -264,4 +265,70 @@ async fn a_full_commit_queue_answers_503_and_leaves_nothing_pending(backend: Bac
         a.commit.in_flight == 0 && a.zones.iter().all(|(_, g)| g.in_flight == 0)
     })
     .await;
+}
+
+/// Opens a connection and sends a request head that promises a body it never sends, so
+/// the server's handler waits for the body: the request stays in flight at the edge.
+async fn stuck_login(app: &TestApp) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    socket
+        .write_all(
+            b"POST /api/public/login HTTP/1.1\r\nhost: pica\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"user",
+        )
+        .await
+        .unwrap();
+    socket
+}
+
+async fn past_the_edge_bound_a_request_is_refused_from_its_head_alone(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(app) = TestApp::spawn_with(backend, &[("PICA_MAX_IN_FLIGHT", "3")]).await else {
+        return;
+    };
+    let mut stuck = Vec::new();
+    for _ in 0..3 {
+        stuck.push(stuck_login(&app).await);
+    }
+    eventually(5, "three requests in flight at the edge", || async {
+        app.state.edge.snapshot().in_flight == 3
+    })
+    .await;
+
+    // The fourth is refused although its body has not arrived either: the edge answered
+    // from the head, without waiting to read it.
+    let mut fourth = stuck_login(&app).await;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("}") {
+        let n = fourth.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed before answering: {:?}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(answer.starts_with("http/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after: 1"), "{answer}");
+    assert!(answer.contains("busy"), "{answer}");
+    // So is a plain read, but probes and metrics are still answered.
+    assert_busy(app.get("/api/public/zones").send().await.unwrap()).await;
+    assert_eq!(app.get("/healthz").send().await.unwrap().status(), 200);
+    assert_eq!(
+        metric(&app, "pica_admission_in_flight{queue=\"edge\"}").await,
+        "3"
+    );
+    assert_eq!(
+        metric(&app, "pica_admission_refused_total{queue=\"edge\"}").await,
+        "2"
+    );
+
+    // The stuck requests end (their bodies arrive, malformed): the places are given back.
+    for socket in &mut stuck {
+        socket.write_all(&[b' '; 994]).await.unwrap();
+    }
+    eventually(5, "the edge to be empty", || async {
+        app.state.edge.snapshot().in_flight == 0
+    })
+    .await;
+    let zones = app.get("/api/public/zones").send().await.unwrap();
+    assert_eq!(zones.status(), StatusCode::OK);
 }

@@ -247,7 +247,11 @@ impl Drop for InFlight<'_> {
 
 /// Admission control: per bounded queue (each zone actor, the book stock actor, the
 /// commit queue), its limit, how full it is now, and how many requests it refused.
-fn write_admission(out: &mut String, admission: &pica_actors::AdmissionStats) {
+fn write_admission(
+    out: &mut String,
+    edge: pica_actors::GateStats,
+    admission: &pica_actors::AdmissionStats,
+) {
     use pica_actors::GateStats;
     let mut queues: Vec<(String, GateStats)> = admission
         .zones
@@ -259,6 +263,7 @@ fn write_admission(out: &mut String, admission: &pica_actors::AdmissionStats) {
             )
         })
         .collect();
+    queues.push(("queue=\"edge\"".into(), edge));
     queues.push(("queue=\"books\"".into(), admission.books));
     queues.push(("queue=\"commit\"".into(), admission.commit));
     type Series = (
@@ -283,7 +288,7 @@ fn write_admission(out: &mut String, admission: &pica_actors::AdmissionStats) {
         (
             "pica_admission_limit",
             "gauge",
-            "The queue's bound (PICA_ZONE_QUEUE_LIMIT, PICA_BOOK_QUEUE_LIMIT, PICA_COMMIT_QUEUE_LIMIT).",
+            "The queue's bound (PICA_MAX_IN_FLIGHT, PICA_ZONE_QUEUE_LIMIT, PICA_BOOK_QUEUE_LIMIT, PICA_COMMIT_QUEUE_LIMIT).",
             |s| s.limit as u64,
         ),
     ];
@@ -358,7 +363,7 @@ async fn render(
         "pica_login_throttle_keys {}",
         state.auth.throttle.tracked()
     );
-    write_admission(&mut out, &state.engine.admission());
+    write_admission(&mut out, state.edge.snapshot(), &state.engine.admission());
 
     out.push_str("# HELP pica_database_info The database backend in use.\n");
     out.push_str("# TYPE pica_database_info gauge\n");

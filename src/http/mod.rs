@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod idempotency;
 pub mod listener;
+pub mod load_shed;
 mod live;
 pub mod metrics;
 mod paging;
