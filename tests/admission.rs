@@ -302,7 +302,11 @@ async fn past_the_edge_bound_a_request_is_refused_from_its_head_alone(backend: B
     let mut chunk = [0u8; 4096];
     while !String::from_utf8_lossy(&answer).contains("}") {
         let n = fourth.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "closed before answering: {:?}", String::from_utf8_lossy(&answer));
+        assert!(
+            n > 0,
+            "closed before answering: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
         answer.extend_from_slice(&chunk[..n]);
     }
     let answer = String::from_utf8_lossy(&answer).to_lowercase();

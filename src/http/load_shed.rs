@@ -30,8 +30,6 @@ pub async fn shed(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> Re
     }
     match gate.try_enter() {
         Some(_pass) => next.run(req).await,
-        None => {
-            ApiError::Unavailable("The server is busy; retry shortly".into()).into_response()
-        }
+        None => ApiError::Unavailable("The server is busy; retry shortly".into()).into_response(),
     }
 }
