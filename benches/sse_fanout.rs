@@ -280,7 +280,8 @@ fn main() {
         // Book `events` seats one after another, waiting for full delivery of each.
         let mut commit_times = Vec::with_capacity(events);
         for k in 0..events {
-            // One member, so never two bookings at the same time (invariant 2).
+            // One member, so never two bookings at the same time (docs/architecture.md,
+            // invariant 2).
             let seat = format!("A{}", 1 + k % 20);
             let day = (Utc::now().with_timezone(&chrono_tz::Asia::Jakarta)
                 + chrono::Duration::days(1 + (k / 14) as i64))

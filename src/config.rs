@@ -434,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_spec() {
+    fn defaults_are_the_documented_ones() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.bind.to_string(), "127.0.0.1:8000");
         assert_eq!(s.calendar.timezone, chrono_tz::Asia::Jakarta);

@@ -221,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_spec() {
+    fn defaults_are_the_documented_ones() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.no_show_after, Duration::from_secs(15 * 60));
         assert_eq!(s.check_in_opens_before, Duration::from_secs(15 * 60));

@@ -10,7 +10,7 @@ fn usage() -> &'static str {
      `openapi` prints the OpenAPI document the server serves at /openapi.json.\n\
      `admin create` makes <username> an admin, creating the account if needed; the\n\
      password comes from PICA_ADMIN_PASSWORD or the first line of standard input.\n\
-     Configuration comes from the environment and a .env file; see README.md."
+     Configuration comes from the environment and a .env file; see docs/configuration.md."
 }
 
 #[tokio::main]

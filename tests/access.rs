@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 on_both_backends!(
-    credentials_status_codes_follow_the_spec,
+    credentials_get_the_documented_status_codes,
     api_key_books_alone_and_revocation_is_immediate,
     refresh_rotates_and_logout_revokes,
     members_cannot_use_admin_endpoints,
@@ -122,7 +122,7 @@ async fn register(app: &TestApp, username: &str, password: &str) {
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
-async fn credentials_status_codes_follow_the_spec(backend: Backend) {
+async fn credentials_get_the_documented_status_codes(backend: Backend) {
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let Some(app) = TestApp::spawn_with_clock(backend, &[], clock.clone()).await else {
         return;

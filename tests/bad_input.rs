@@ -1,5 +1,5 @@
-//! Invariant 6: bad input gets a 4xx with a clear `detail`, never a 5xx, and changes
-//! nothing.
+//! Invariant 6 (docs/architecture.md): bad input gets a 4xx with a clear `detail`,
+//! never a 5xx, and changes nothing.
 
 mod common;
 

@@ -1,6 +1,7 @@
-//! The library: catalog, book reservations, stock under contention (invariant 3),
-//! expiry with a moved clock, admin pick-up and restock through the actor, the book
-//! stock actor's crash recovery, and bundles (seat + book, all or nothing).
+//! The library: catalog, book reservations, stock under contention (invariant 3 in
+//! docs/architecture.md), expiry with a moved clock, admin pick-up and restock through
+//! the actor, the book stock actor's crash recovery, and bundles (seat + book, all or
+//! nothing).
 
 mod common;
 
@@ -113,9 +114,10 @@ async fn bundle(
         .unwrap()
 }
 
-/// Invariant 3 over the database, and memory agreeing with it: for every book the
-/// stored `reserved_copies` is the sum of its `reserved` reservations' copies and lies
-/// within `0..=total`, and the API shows the same numbers.
+/// Invariant 3 (docs/architecture.md) over the database, and memory agreeing with it:
+/// for every book the stored `reserved_copies` is the sum of its `reserved`
+/// reservations' copies and lies within `0..=total`, and the API shows the same
+/// numbers.
 async fn audit_books(app: &TestApp) -> HashMap<i64, (u32, u32)> {
     let db = app.db.connect().await;
     let books = db.books().await.unwrap();
@@ -368,7 +370,8 @@ async fn book_reservations_are_private_and_follow_their_lifecycle(backend: Backe
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no credentials");
     assert_eq!(stock(&app, deep_work).await, (3, 2, 1));
 
-    // Invariant 5: ben cannot see or cancel ana's reservation (404 like a missing one).
+    // Invariant 5 (docs/architecture.md): ben cannot see or cancel ana's reservation
+    // (404 like a missing one).
     let path = format!("/api/secure/book-reservations/{id}");
     for r in [
         app.get(&path).bearer_auth(&ben).send().await.unwrap(),

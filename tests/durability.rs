@@ -1,5 +1,6 @@
-//! Invariant 4: every acknowledged write survives `kill -9` of the server process and
-//! a restart; the restarted engine rebuilds its memory from the database.
+//! Invariant 4 (docs/architecture.md): every acknowledged write survives `kill -9` of
+//! the server process and a restart; the restarted engine rebuilds its memory from the
+//! database.
 
 mod common;
 

@@ -272,7 +272,8 @@ async fn snapshot_and_events_never_miss_or_repeat_a_change(backend: Backend) {
     else {
         return;
     };
-    // One user per seat, so nobody's own bookings overlap (invariant 2).
+    // One user per seat, so nobody's own bookings overlap (docs/architecture.md,
+    // invariant 2).
     let mut users = Vec::new();
     for i in 0..12 {
         users.push(app.user(&format!("user{i}")).await);

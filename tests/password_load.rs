@@ -1,8 +1,8 @@
 //! Password hashing under a flood: hundreds of concurrent registrations and logins
 //! against the real `pica` binary. Every answer is a success, a 401 or a prompt 503
 //! with `Retry-After` (never a 500), and the process's resident memory stays under the
-//! bound the README states, because argon2 runs on a fixed pool of threads that reuse
-//! their memory.
+//! bound docs/operations.md states ("Memory bounds"), because argon2 runs on a fixed
+//! pool of threads that reuse their memory.
 //!
 //! A separate process gives a clean measurement: its peak resident set (`VmHWM`) covers
 //! the server alone, not the test harness or other tests running beside it.
@@ -17,8 +17,8 @@ use serde_json::json;
 
 on_both_backends!(a_flood_of_registrations_and_logins_keeps_memory_bounded);
 
-/// The bound README.md states for a server with two hashing threads (the default on a
-/// two-core machine): 2 × 19 MiB of argon2 memory plus everything else.
+/// The bound docs/operations.md states for a server with two hashing threads (the
+/// default on a two-core machine): 2 × 19 MiB of argon2 memory plus everything else.
 const RSS_BOUND_MIB: u64 = 128;
 const HASH_THREADS: &str = "2";
 const CONCURRENT: usize = 300;

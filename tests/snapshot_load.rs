@@ -34,7 +34,8 @@ const CLIENTS: usize = 16;
 /// `PICA_SSE_MAX_SNAPSHOTS` for the server under test.
 const MAX_SNAPSHOTS: usize = 4;
 /// How far above its resident memory after loading the space the process's peak may
-/// go while the clients take their snapshots (stated in README).
+/// go while the clients take their snapshots (stated in docs/operations.md, "Memory
+/// bounds").
 const GROWTH_BOUND_MB: u64 = 64;
 /// No snapshot event may be larger than this (a part holds at most 1000 items).
 const PART_BOUND_BYTES: usize = 512 * 1024;

@@ -8,7 +8,8 @@
 //! reservation already counts as reserved, a pending release does not free anything yet,
 //! and a pending restock counts with the smaller of the old and new totals. Whatever
 //! subset of the pending changes commits, in whatever order, `0 <= reserved <= total`
-//! holds (invariant 3), which the database's CHECK constraint enforces a second time.
+//! holds (docs/architecture.md, invariant 3), which the database's CHECK constraint
+//! enforces a second time.
 //!
 //! A pick-up hands the copies over: they leave both `reserved` and `total`, which leaves
 //! the available count unchanged. A total-changing pick-up and an absolute restock of
@@ -230,7 +231,8 @@ impl BookState {
     }
 
     /// Begins moving a reservation to `to` (cancelled, picked up, expired). With
-    /// `user` set, another user's reservation is reported as not found (invariant 5).
+    /// `user` set, another user's reservation is reported as not found
+    /// (docs/architecture.md, invariant 5).
     /// Returns the reservation as it was; its id is the change's [`OpId`].
     pub fn begin_status_change(
         &mut self,

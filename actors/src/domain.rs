@@ -86,8 +86,8 @@ impl ReservationStatus {
         Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
 
-    /// Active reservations hold their seat (invariant 1) and count against the user
-    /// (invariant 2).
+    /// Active reservations hold their seat (invariant 1 in docs/architecture.md) and
+    /// count against the user (invariant 2).
     pub fn is_active(self) -> bool {
         matches!(self, Self::Confirmed | Self::CheckedIn)
     }

@@ -29,7 +29,7 @@ use crate::zone_state::SeatView;
 /// Limits of the engine. Everything that queues has a bound.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Maximum active reservations per user (invariant 2).
+    /// Maximum active reservations per user (docs/architecture.md, invariant 2).
     pub per_user_limit: usize,
     /// How long the edge waits for any actor's answer.
     pub rpc_timeout: Duration,

@@ -3,9 +3,10 @@
 //! It only ever receives events after their transaction committed (from the unit of
 //! work, in commit order), so subscribers never see an uncommitted change. Each event
 //! gets the next sequence number, which therefore increases within every zone too
-//! (invariant 7). Numbering starts at the wall clock's microseconds when the notifier
-//! starts, so ids handed out before a restart are always older than the new ones and a
-//! stale `Last-Event-ID` leads to a fresh snapshot rather than a wrong replay.
+//! (docs/architecture.md, invariant 7). Numbering starts at the wall clock's
+//! microseconds when the notifier starts, so ids handed out before a restart are always
+//! older than the new ones and a stale `Last-Event-ID` leads to a fresh snapshot rather
+//! than a wrong replay.
 //!
 //! A bounded ring buffer lets a reconnecting subscriber resume; a subscriber that falls
 //! further behind than the broadcast channel's capacity is dropped by the channel (it

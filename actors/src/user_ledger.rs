@@ -1,5 +1,5 @@
-//! Invariant 2 across zones: one user never holds two overlapping active reservations,
-//! and never more than `limit` active ones.
+//! Invariant 2 (docs/architecture.md) across zones: one user never holds two
+//! overlapping active reservations, and never more than `limit` active ones.
 //!
 //! Zone actors run in parallel, so this check cannot live inside one zone. The ledger is
 //! a sharded map whose per-user entry is claimed atomically (under its shard's lock) in

@@ -306,7 +306,8 @@ fn close(
             on_outcome: Box::new(move |outcome: Outcome| {
                 let committed = outcome.is_ok();
                 if committed && from == WaitStatus::Offered {
-                    // The hold's claim on the user's time (invariant 2) ends with it.
+                    // The hold's claim on the user's time (docs/architecture.md,
+                    // invariant 2) ends with it.
                     ledger.release(closed.user_id, &closed.id);
                 }
                 let _ = zone.cast(ZoneMsg::WaitlistDecided {
@@ -325,7 +326,7 @@ fn close(
 
 /// Offers every seat that is free for a waiter's whole range to the oldest such waiter
 /// whose own time is free too (the hold claims it in the user ledger, so invariant 2
-/// counts holds). Returns how many holds were offered.
+/// of docs/architecture.md counts holds). Returns how many holds were offered.
 pub(crate) fn offer_free_seats(myself: &ActorRef<ZoneMsg>, state: &mut ZoneActorState) -> usize {
     let now = state.clock.now().trunc_subsecs(6);
     let zone_id = state.book.zone().clone();

@@ -161,7 +161,8 @@ impl ZoneState {
     }
 
     /// Begins moving a reservation of `user` to `to` (`cancelled`, `checked_in`, ...).
-    /// Another user's reservation is reported as not found (invariant 5).
+    /// Another user's reservation is reported as not found (docs/architecture.md,
+    /// invariant 5).
     pub fn begin_status_change(
         &mut self,
         id: &ReservationId,

@@ -317,7 +317,8 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// The stored reservation `id` if `owner` may see it (`None`: any owner, for admins).
-/// Someone else's reservation is reported exactly like a missing one (invariant 5).
+/// Someone else's reservation is reported exactly like a missing one
+/// (docs/architecture.md, invariant 5).
 async fn stored(
     state: &AppState,
     id: &str,

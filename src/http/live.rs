@@ -3,7 +3,7 @@
 //!
 //! Like every edge handler they only authenticate, validate and route: the zone actor
 //! decides. Another member's reservation, entry or hold is answered exactly like a
-//! missing one (404, invariant 5).
+//! missing one (404; docs/architecture.md, invariant 5).
 
 use super::doc::r;
 use axum::extract::State;

@@ -282,8 +282,9 @@ pub fn slot(seat: &str, n: i64, from: u32, to: u32) -> Value {
     })
 }
 
-/// Checks invariants 1 and 2 over everything stored: no two active reservations
-/// overlap on a seat, and no user holds two overlapping active reservations.
+/// Checks invariants 1 and 2 (docs/architecture.md) over everything stored: no two
+/// active reservations overlap on a seat, and no user holds two overlapping active
+/// reservations.
 pub fn audit(all: &[Reservation]) {
     let active: Vec<&Reservation> = all.iter().filter(|r| r.status.is_active()).collect();
     for (i, a) in active.iter().enumerate() {

@@ -179,8 +179,8 @@ impl ZoneState {
     }
 
     /// Begins closing entry `id` as `to` (`cancelled` by its owner, `expired` by the
-    /// sweep); with `user`, another user's entry is not found (invariant 5). Returns the
-    /// entry as it will be.
+    /// sweep); with `user`, another user's entry is not found (docs/architecture.md,
+    /// invariant 5). Returns the entry as it will be.
     pub fn begin_close(
         &mut self,
         id: &WaitlistId,

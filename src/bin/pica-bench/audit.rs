@@ -84,7 +84,7 @@ pub fn check(
     let mut violations = Vec::new();
     let active: Vec<&Reservation> = rows.iter().filter(|r| r.status.is_active()).collect();
 
-    // Invariant 1: no two active reservations overlap on a seat.
+    // Invariant 1 (docs/architecture.md): no two active reservations overlap on a seat.
     let mut by_seat: HashMap<&str, Vec<&Reservation>> = HashMap::new();
     for r in &active {
         by_seat.entry(r.seat.0.as_str()).or_default().push(r);
@@ -92,7 +92,8 @@ pub fn check(
     for list in by_seat.values_mut() {
         overlaps(list, "seat", &mut violations);
     }
-    // Invariant 2: no user holds two overlapping active reservations.
+    // Invariant 2 (docs/architecture.md): no user holds two overlapping active
+    // reservations.
     let mut by_user: HashMap<i64, Vec<&Reservation>> = HashMap::new();
     for r in &active {
         by_user.entry(r.user_id).or_default().push(r);
