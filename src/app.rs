@@ -21,31 +21,16 @@ use crate::auth::throttle::ThrottleLimits;
 use crate::auth::{Auth, AuthSettings};
 use crate::config::Settings;
 use crate::http;
-use crate::http::IdempotencyLocks;
+use crate::http::AppState;
 use crate::medimatch::{MediMatch, Recommender};
 use crate::storage::Db;
-
-/// What every handler can reach. Handlers hold no domain state of their own.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub engine: Engine,
-    pub settings: Arc<Settings>,
-    pub auth: Arc<Auth>,
-    pub idempotency: Arc<IdempotencyLocks>,
-    pub medimatch: MediMatch,
-    /// Event streams' limits and shutdown signal.
-    pub live: Arc<crate::live::Live>,
-    /// The edge's bound on requests handled at once (`http::load_shed`).
-    pub edge: Arc<pica_actors::admission::Gate>,
-}
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
     engine_task: JoinHandle<()>,
-    lifecycle: crate::live::Lifecycle,
+    lifecycle: crate::lifecycle::SweepScheduler,
 }
 
 impl Application {
@@ -84,9 +69,9 @@ impl Application {
             max_queue: settings.commit_queue_limit,
             book_hold: settings.books.hold,
             prepare_timeout: settings.books.prepare_timeout,
-            event_buffer: settings.live.event_buffer,
-            event_channel_capacity: settings.live.event_lag_limit,
-            lifecycle: settings.live.lifecycle(),
+            event_buffer: settings.streams.event_buffer,
+            event_channel_capacity: settings.streams.event_lag_limit,
+            lifecycle: settings.lifecycle.lifecycle(),
             ..EngineConfig::default()
         };
         let medimatch = MediMatch::from_settings(&settings.medimatch, clock.clone())
@@ -128,7 +113,8 @@ impl Application {
         let (engine, engine_task) = Engine::start(Arc::new(db.clone()), clock, config)
             .await
             .context("starting the engine")?;
-        let lifecycle = crate::live::Lifecycle::start(engine.clone(), &settings.live).await?;
+        let lifecycle =
+            crate::lifecycle::SweepScheduler::start(engine.clone(), &settings.lifecycle).await?;
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -138,7 +124,7 @@ impl Application {
             engine,
             idempotency: Arc::default(),
             medimatch,
-            live: Arc::new(crate::live::Live::new(settings.live.clone())),
+            streams: Arc::new(http::EventStreams::new(settings.streams.clone())),
             edge: pica_actors::admission::Gate::new(settings.max_in_flight),
             settings: Arc::new(settings),
         };
@@ -181,10 +167,10 @@ impl Application {
             }
         });
         // Event streams end when shutdown begins; otherwise the drain would wait forever.
-        let live = self.state.live.clone();
+        let streams = self.state.streams.clone();
         let shutdown = async move {
             shutdown.await;
-            live.close();
+            streams.close();
         };
         let open_files = http::listener::raise_open_file_limit();
         let connections = &self.state.settings.connections;
@@ -248,7 +234,7 @@ fn router(state: AppState) -> Router {
             settings.request_timeout,
             request_deadline,
         ))
-        .layer(CatchPanicLayer::custom(crate::error::panic_response))
+        .layer(CatchPanicLayer::custom(crate::http::error::panic_response))
         // Before everything that costs (body, auth, database): past the bound a request
         // is refused from its head alone.
         .layer(axum::middleware::from_fn_with_state(
@@ -289,9 +275,9 @@ async fn request_deadline(
     use axum::response::IntoResponse;
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => {
-            crate::error::ApiError::Unavailable("The request took too long; retry shortly".into())
-                .into_response()
-        }
+        Err(_) => crate::http::error::ApiError::Unavailable(
+            "The request took too long; retry shortly".into(),
+        )
+        .into_response(),
     }
 }

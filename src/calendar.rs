@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Ti
 use pica_actors::Interval;
 
 use crate::config::Calendar;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 fn invalid(detail: impl Into<String>) -> ApiError {
     ApiError::Unprocessable(detail.into())

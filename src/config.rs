@@ -212,7 +212,8 @@ pub struct Settings {
     pub seed_demo: bool,
     pub medimatch: MedimatchSettings,
     pub books: BookSettings,
-    pub live: crate::live::LiveSettings,
+    pub lifecycle: crate::lifecycle::LifecycleSettings,
+    pub streams: crate::http::StreamSettings,
     pub connections: ConnectionSettings,
 }
 
@@ -383,9 +384,27 @@ impl Settings {
             seed_demo: parse(&get, "PICA_SEED_DEMO", true)?,
             medimatch,
             books: BookSettings::from_lookup(&get)?,
-            live: crate::live::LiveSettings::from_lookup(&get)?,
+            lifecycle: crate::lifecycle::LifecycleSettings::from_lookup(&get)?,
+            streams: crate::http::StreamSettings::from_lookup(&get)?,
             connections: ConnectionSettings::from_lookup(&get)?,
         })
+    }
+}
+
+/// A whole number from 0 to 10⁹, or `default` when unset.
+pub(crate) fn whole_number(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: u64,
+) -> anyhow::Result<u64> {
+    match get(key) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= 1_000_000_000)
+            .ok_or_else(|| anyhow!("{key}={raw:?}: expected a whole number")),
     }
 }
 

@@ -9,12 +9,11 @@ pub mod app;
 pub mod auth;
 pub mod calendar;
 pub mod config;
-pub mod error;
-pub mod extract;
 pub mod http;
-pub mod live;
+pub mod lifecycle;
 pub mod medimatch;
 pub mod storage;
 
-pub use app::{AppState, Application};
+pub use app::Application;
 pub use config::Settings;
+pub use http::AppState;

@@ -1,5 +1,6 @@
 //! Authentication and access: argon2id passwords, short-lived HS256 JWTs with refresh
-//! tokens, API keys, login throttling, and the [`AuthUser`] / [`AdminUser`] extractors.
+//! tokens, API keys, and login throttling. The extractors that
+//! authenticate a request are in `http::extract`.
 //!
 //! Token and key checks do not hit the database per request: the state that can revoke
 //! a credential (a user's token version and deletion, a key's revocation) is cached in
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
@@ -25,9 +25,8 @@ use pica_actors::{Clock, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::config::JwtSecret;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::storage::{ApiKeyRecord, AuthState, Db, RefreshRecord, Role};
 pub use passwords::{ARGON2_MEMORY_KIB, ARGON2_PASSES, PasswordPool};
 use throttle::{Attempt, LoginThrottle, Refusal, ThrottleLimits};
@@ -368,30 +367,5 @@ impl Auth {
                     "Too many login attempts in progress; retry shortly".into(),
                 ),
             })
-    }
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state.auth.authenticate(parts).await
-    }
-}
-
-/// A caller with the `admin` role; members get 403.
-#[derive(Debug, Clone)]
-pub struct AdminUser(pub AuthUser);
-
-impl FromRequestParts<AppState> for AdminUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let user = state.auth.authenticate(parts).await?;
-        if user.role == Role::Admin {
-            Ok(AdminUser(user))
-        } else {
-            Err(ApiError::Forbidden("Admin role required".into()))
-        }
     }
 }

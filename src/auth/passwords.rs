@@ -19,7 +19,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString, rand
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::oneshot;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// argon2id with OWASP's recommended minimum: 19 MiB, 2 passes, 1 lane.
 pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;

@@ -17,12 +17,12 @@ use super::doc::Message;
 use super::idempotency::{Keyed, lost, once};
 use super::public::{Password, RefreshBody};
 use super::views::{AccountView, local};
-use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::error::ApiError;
-use crate::error::ErrorBody;
-use crate::extract::de;
-use crate::extract::{Json, Path};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::error::ErrorBody;
+use crate::http::extract::de;
+use crate::http::extract::{Json, Path};
 use crate::storage::{ApiKeyRecord, ReservationQuery};
 
 pub fn router() -> OpenApiRouter<AppState> {

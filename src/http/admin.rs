@@ -13,12 +13,12 @@ use utoipa_axum::routes;
 
 use super::books::BookJson;
 use super::views::{AccountView, ReservationView};
-use crate::app::AppState;
-use crate::auth::AdminUser;
-use crate::error::ApiError;
-use crate::error::ErrorBody;
-use crate::extract::de;
-use crate::extract::{Json, Path, Query};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::error::ErrorBody;
+use crate::http::extract::AdminUser;
+use crate::http::extract::de;
+use crate::http::extract::{Json, Path, Query};
 use crate::storage::DbError;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::http::AppState;
 
 /// Rendered once: the document depends only on the code.
 static OPENAPI: LazyLock<String> = LazyLock::new(|| {

@@ -17,14 +17,15 @@ use uuid::Uuid;
 
 use super::doc::Paged;
 use super::idempotency::{Keyed, lost, once};
-use super::paging::{ListQuery, Page, page_limit, status_filter, uuid_cursor};
+use super::paging::{ListQuery, OwnListing, Page, page_limit};
 use super::views::local;
-use crate::app::AppState;
-use crate::auth::{AdminUser, AuthUser};
-use crate::error::ApiError;
-use crate::error::ErrorBody;
-use crate::extract::de;
-use crate::extract::{Json, Path, Query};
+use crate::auth::AuthUser;
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::error::ErrorBody;
+use crate::http::extract::AdminUser;
+use crate::http::extract::de;
+use crate::http::extract::{Json, Path, Query};
 use crate::storage::BookReservationQuery;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -456,27 +457,24 @@ async fn mine(
     user: AuthUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<BookReservationJson>>, ApiError> {
-    let status = status_filter(
-        query.status.as_deref(),
+    let listing = OwnListing::parse(
+        &query,
         BookReservationStatus::parse,
         "reserved, picked_up, cancelled, expired",
     )?;
-    let limit = page_limit(query.limit)?;
-    let before = uuid_cursor(query.cursor.as_deref())?;
     let rows = state
         .db
         .book_reservations_of(&BookReservationQuery {
             user_id: user.id,
-            status,
-            before,
-            limit: limit + 1,
+            status: listing.status,
+            before: listing.before,
+            limit: listing.fetch_limit(),
         })
         .await?;
     let tz = state.settings.calendar.timezone;
-    Ok(Json(Page::from_rows(
+    Ok(Json(listing.page(
         rows,
-        limit,
-        |r| r.id.to_string(),
+        |r| r.id,
         |r| BookReservationJson::new(r, tz),
     )))
 }

@@ -23,10 +23,10 @@ use super::books::{BookRequest, BookReservationJson};
 use super::idempotency::{Keyed, lost, once};
 use super::reservations::{CreateReservation, seat_number};
 use super::views::{IntervalView, ReservationView};
-use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::error::ApiError;
-use crate::extract::Json;
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::Json;
 
 /// The endpoint's scope for idempotency keys.
 const SCOPE: &str = "bundles";

@@ -35,7 +35,7 @@ use super::paging::Page;
         (name = "Operations", description = "Health, readiness, metrics and these docs"),
     ),
     components(
-        schemas(crate::error::ErrorBody),
+        schemas(crate::http::error::ErrorBody),
         responses(
             r::BadRequest,
             r::PayloadTooLarge,

@@ -9,11 +9,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::error::{ApiError, MedimatchBody};
-use crate::extract::de;
-use crate::extract::{Json, Query};
+use crate::http::AppState;
+use crate::http::error::{ApiError, MedimatchBody};
+use crate::http::extract::de;
+use crate::http::extract::{Json, Query};
 use crate::medimatch::{Drug, DrugQuery, MedimatchError, Recommendations};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -16,6 +16,7 @@
 //! ends its stream, so clients that stop reading cannot keep the places.
 
 mod snapshot;
+pub mod streams;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -44,12 +45,12 @@ use tracing::{debug, instrument};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::live::WaitlistView;
 use super::views::{ReservationView, local};
-use crate::app::AppState;
+use super::waitlist::WaitlistView;
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::Query;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::Query;
 use snapshot::{PART_ITEMS, Parts};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -146,7 +147,7 @@ async fn open(
     headers: HeaderMap,
     audience: Audience,
 ) -> Result<Response, ApiError> {
-    let permit = state.live.admit().ok_or_else(|| {
+    let permit = state.streams.admit().ok_or_else(|| {
         ApiError::Unavailable("Too many event streams are open; retry shortly".into())
     })?;
     let scope = match &audience {
@@ -157,7 +158,12 @@ async fn open(
     // Without an id to resume from the stream surely needs a snapshot: refuse at once
     // when none can start, before asking the notifier anything.
     let mut snapshot_place = match after {
-        None => Some(state.live.admit_snapshot().ok_or_else(too_many_snapshots)?),
+        None => Some(
+            state
+                .streams
+                .admit_snapshot()
+                .ok_or_else(too_many_snapshots)?,
+        ),
         Some(_) => None,
     };
     let tz = state.settings.calendar.timezone;
@@ -171,10 +177,13 @@ async fn open(
         Some(zones) => {
             let place = match snapshot_place.take() {
                 Some(place) => place,
-                None => state.live.admit_snapshot().ok_or_else(too_many_snapshots)?,
+                None => state
+                    .streams
+                    .admit_snapshot()
+                    .ok_or_else(too_many_snapshots)?,
             };
             let parts = Parts::new(&audience, zones, subscription.head, now, tz, PART_ITEMS);
-            let deadline = Instant::now() + state.live.settings.snapshot_timeout;
+            let deadline = Instant::now() + state.streams.settings.snapshot_timeout;
             Some(send_snapshot(parts, place, deadline))
         }
         None => None,
@@ -191,7 +200,7 @@ async fn open(
         resumed = subscription.missed.is_some(),
         "event stream opened"
     );
-    let heartbeat = state.live.settings.heartbeat;
+    let heartbeat = state.streams.settings.heartbeat;
     let feed = Feed {
         snapshot,
         first,
@@ -199,7 +208,7 @@ async fn open(
         last: subscription.head,
         audience,
         tz,
-        closed: Box::pin(state.live.closed()),
+        closed: Box::pin(state.streams.closed()),
         heartbeat,
         next_beat: Box::pin(tokio::time::sleep(heartbeat)),
         ending: false,
@@ -503,8 +512,8 @@ fn render_private(user: UserId, envelope: &Envelope, tz: Tz) -> Option<(&'static
 
 #[cfg(test)]
 mod tests {
+    use super::streams::{EventStreams, StreamSettings};
     use super::*;
-    use crate::live::{Live, LiveSettings};
     use chrono::{TimeZone, Utc};
     use pica_actors::{Interval, ReservationStatus, SeatNumber};
     use std::sync::OnceLock;
@@ -532,7 +541,7 @@ mod tests {
     }
 
     fn feed(
-        live: &Live,
+        live: &EventStreams,
         receiver: broadcast::Receiver<Arc<Envelope>>,
         audience: Audience,
         heartbeat: Duration,
@@ -552,8 +561,8 @@ mod tests {
         }
     }
 
-    fn settings() -> LiveSettings {
-        LiveSettings::from_lookup(&|_: &str| None).unwrap()
+    fn settings() -> StreamSettings {
+        StreamSettings::from_lookup(&|_: &str| None).unwrap()
     }
 
     fn text(frame: Option<Bytes>) -> String {
@@ -564,7 +573,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_subscriber_is_told_and_dropped_without_holding_anyone_up() {
-        let live = Live::new(settings());
+        let live = EventStreams::new(settings());
         let (sender, receiver) = broadcast::channel(2);
         let mut slow = feed(&live, receiver, Audience::Public(None), HOUR);
         // Five events while it reads none: the channel keeps only two, and the
@@ -582,7 +591,7 @@ mod tests {
 
     #[tokio::test]
     async fn streams_carry_only_their_audiences_events_and_end_on_shutdown() {
-        let live = Live::new(settings());
+        let live = EventStreams::new(settings());
         let (sender, _) = broadcast::channel(16);
         let cafe = Audience::Public(Some(ZoneId("cafe".into())));
         let mut cafe = feed(&live, sender.subscribe(), cafe, HOUR);
@@ -655,7 +664,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_snapshot_goes_out_in_parts_then_live_events_follow() {
-        let live = Live::new(settings());
+        let live = EventStreams::new(settings());
         let (sender, receiver) = broadcast::channel(16);
         let mut stream = feed(&live, receiver, Audience::Public(None), HOUR);
         stream.last = 40;
@@ -686,7 +695,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_snapshot_not_taken_in_time_frees_its_place_and_ends_the_stream() {
-        let live = Live::new(settings());
+        let live = EventStreams::new(settings());
         let (_sender, receiver) = broadcast::channel(16);
         let mut stream = feed(&live, receiver, Audience::Public(None), HOUR);
         let place = live.admit_snapshot().unwrap();
@@ -706,7 +715,7 @@ mod tests {
 
     #[tokio::test]
     async fn idle_streams_get_heartbeats() {
-        let live = Live::new(settings());
+        let live = EventStreams::new(settings());
         let (_sender, receiver) = broadcast::channel(4);
         let mut idle = feed(
             &live,

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
-use crate::extract::Json;
+use crate::http::AppState;
+use crate::http::extract::Json;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -29,8 +29,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 
 /// Longest key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 255;
@@ -70,7 +70,7 @@ impl Key {
     }
 }
 
-/// A JSON body (rejected exactly like [`crate::extract::Json`]) and the request's
+/// A JSON body (rejected exactly like [`crate::http::extract::Json`]) and the request's
 /// `Idempotency-Key`, if any.
 pub struct Keyed<T> {
     pub body: T,
@@ -82,8 +82,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Keyed<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let Some(key) = idempotency_key(req.headers())? else {
-            let crate::extract::Json(body) =
-                crate::extract::Json::<T>::from_request(req, state).await?;
+            let crate::http::extract::Json(body) =
+                crate::http::extract::Json::<T>::from_request(req, state).await?;
             return Ok(Keyed { body, key: None });
         };
         // The body is read once (within the body limit) and then parsed twice: as the
@@ -100,8 +100,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Keyed<T> {
                 }
             })?;
         let again = Request::from_parts(parts, Body::from(bytes.clone()));
-        let crate::extract::Json(body) =
-            crate::extract::Json::<T>::from_request(again, state).await?;
+        let crate::http::extract::Json(body) =
+            crate::http::extract::Json::<T>::from_request(again, state).await?;
         let value: Value = serde_json::from_slice(&bytes)
             .map_err(|_| ApiError::Rejected(StatusCode::BAD_REQUEST, "Malformed JSON".into()))?;
         Ok(Keyed {

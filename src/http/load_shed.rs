@@ -19,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pica_actors::admission::Gate;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Paths that are answered even past the limit.
 const NEVER_SHED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];

@@ -5,22 +5,28 @@ mod admin;
 mod api_docs;
 mod books;
 mod bundles;
+mod check_in;
 pub mod doc;
 mod drugs;
+pub mod error;
 mod events;
+pub mod extract;
 mod health;
 mod idempotency;
 pub mod listener;
-mod live;
 pub mod load_shed;
 pub mod metrics;
 mod paging;
 mod public;
 mod reservations;
+mod state;
+pub use events::streams::{EventStreams, StreamSettings};
 pub use idempotency::IdempotencyLocks;
 pub use public::{Email, Password, Username};
+pub use state::AppState;
 pub use views::{IntervalView, local};
 mod views;
+mod waitlist;
 mod zones;
 
 use axum::Router;
@@ -28,8 +34,7 @@ use axum::http::StatusCode;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Every route, each registered together with its OpenAPI operation.
 fn documented() -> OpenApiRouter<AppState> {
@@ -42,7 +47,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(drugs::router())
         .merge(events::router())
-        .merge(live::router())
+        .merge(check_in::router())
+        .merge(waitlist::router())
         .merge(books::router())
         .merge(bundles::router())
         .merge(api_docs::router())

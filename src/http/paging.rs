@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::extract::de;
+use crate::http::error::ApiError;
+use crate::http::extract::de;
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 100;
@@ -57,6 +57,48 @@ pub fn status_filter<S>(
         parse(s).ok_or_else(|| ApiError::Unprocessable(format!("status must be one of {allowed}")))
     })
     .transpose()
+}
+
+/// A listing of the caller's own records ("my reservations", "my book reservations",
+/// "my waitlist"): the same query string, status filter, cursor and page, whatever the
+/// records are. The handler fetches `fetch_limit()` rows at or before `before` with
+/// `status`, newest first, and turns them into a [`Page`] with [`page`](Self::page).
+pub struct OwnListing<S> {
+    pub status: Option<S>,
+    pub before: Option<Uuid>,
+    limit: u32,
+}
+
+impl<S: Copy> OwnListing<S> {
+    /// Parses `?status=&limit=&cursor=`; `statuses` names the valid statuses for the
+    /// error.
+    pub fn parse(
+        query: &ListQuery,
+        parse_status: impl Fn(&str) -> Option<S>,
+        statuses: &str,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            status: status_filter(query.status.as_deref(), parse_status, statuses)?,
+            before: uuid_cursor(query.cursor.as_deref())?,
+            limit: page_limit(query.limit)?,
+        })
+    }
+
+    /// Rows to fetch: one more than the page, to tell whether another page follows.
+    pub fn fetch_limit(&self) -> u32 {
+        self.limit + 1
+    }
+
+    /// The page of `rows` (fetched with [`fetch_limit`](Self::fetch_limit)), each
+    /// shown by `view`; the cursor is a row's id.
+    pub fn page<R, T>(
+        &self,
+        rows: Vec<R>,
+        id: impl Fn(&R) -> Uuid,
+        view: impl Fn(&R) -> T,
+    ) -> Page<T> {
+        Page::from_rows(rows, self.limit, |r| id(r).to_string(), view)
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -13,11 +13,11 @@ use tracing::{info, instrument};
 use utoipa::ToSchema;
 
 use super::doc::Message;
-use crate::app::AppState;
 use crate::auth::TokenPair;
-use crate::error::ApiError;
-use crate::error::ErrorBody;
-use crate::extract::Json;
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::error::ErrorBody;
+use crate::http::extract::Json;
 use crate::storage::{DbError, NewUser, Role};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -14,14 +14,14 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::idempotency::{Keyed, lost, once};
-use super::paging::{ListQuery, Page, page_limit, status_filter, uuid_cursor};
+use super::paging::{ListQuery, OwnListing, Page};
 use super::views::{ReservationPage, ReservationView};
-use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::error::ApiError;
-use crate::error::{ConflictBody, ErrorBody};
-use crate::extract::de;
-use crate::extract::{Json, Path, Query};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::error::{ConflictBody, ErrorBody};
+use crate::http::extract::de;
+use crate::http::extract::{Json, Path, Query};
 use crate::storage::ReservationQuery;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -309,27 +309,24 @@ async fn mine(
     user: AuthUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<ReservationView>>, ApiError> {
-    let status = status_filter(
-        query.status.as_deref(),
+    let listing = OwnListing::parse(
+        &query,
         ReservationStatus::parse,
         "confirmed, checked_in, completed, cancelled, no_show",
     )?;
-    let limit = page_limit(query.limit)?;
-    let before = uuid_cursor(query.cursor.as_deref())?;
     let rows = state
         .db
         .reservations_of(&ReservationQuery {
             user_id: user.id,
-            status,
-            before,
-            limit: limit + 1,
+            status: listing.status,
+            before: listing.before,
+            limit: listing.fetch_limit(),
         })
         .await?;
     let tz = state.settings.calendar.timezone;
-    Ok(Json(Page::from_rows(
+    Ok(Json(listing.page(
         rows,
-        limit,
-        |r| r.id.to_string(),
+        |r| r.id,
         |r| ReservationView::new(r, tz),
     )))
 }

@@ -21,8 +21,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Audience, PublicReservation, public_hold};
-use crate::http::live::WaitlistView;
 use crate::http::views::{ReservationView, local};
+use crate::http::waitlist::WaitlistView;
 
 /// Items per public snapshot part: about 150 KB of JSON.
 pub(super) const PART_ITEMS: usize = 1000;

@@ -8,7 +8,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::auth::AuthUser;
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::storage::Role;
 
 /// A JSON body. Besides parsing, it refuses any string (value or key) carrying a control
 /// character, so a NUL or an escape sequence never reaches a handler or a database: this
@@ -327,6 +330,32 @@ pub mod de {
                 Ok(f) if f.is_finite() => self.visit_f64(f),
                 _ => Err(E::custom(format!("expected an integer, found `{v}`"))),
             }
+        }
+    }
+}
+
+/// The caller of a secure endpoint: a bearer JWT or an API key (`auth::Auth::authenticate`).
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.auth.authenticate(parts).await
+    }
+}
+
+/// A caller with the `admin` role; members get 403.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = state.auth.authenticate(parts).await?;
+        if user.role == Role::Admin {
+            Ok(AdminUser(user))
+        } else {
+            Err(ApiError::Forbidden("Admin role required".into()))
         }
     }
 }

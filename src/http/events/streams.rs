@@ -1,33 +1,18 @@
-//! Live availability around the engine: the lifecycle scheduler, the event streams'
-//! limits, and their settings.
-//!
-//! The scheduler (tokio-cron-scheduler) decides nothing: every `PICA_SWEEP_SECONDS` it
-//! asks each zone actor to sweep, and the zone decides at its clock's time which
-//! reservations are due (see `pica_actors::lifecycle`); on the same tick the book stock
-//! actor expires uncollected book reservations whose hold has ended.
+//! The event streams' settings and shared limits: how many streams may be open, how
+//! many snapshots may be in progress, and the signal that ends every stream at
+//! shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
-use pica_actors::{Engine, LifecycleConfig};
+use anyhow::bail;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_cron_scheduler::{Job, JobScheduler};
-use tracing::{info, warn};
 
-/// `PICA_*` settings of the lifecycle, the waitlist and the event streams.
+use crate::config::whole_number as number;
+
+/// `PICA_SSE_*` and `PICA_EVENT_*` settings.
 #[derive(Debug, Clone)]
-pub struct LiveSettings {
-    /// `PICA_CHECK_IN_OPENS_MINUTES` (15): check-in opens this long before the start.
-    pub check_in_opens_before: Duration,
-    /// `PICA_NO_SHOW_MINUTES` (15): not checked in this long after the start → no-show.
-    pub no_show_after: Duration,
-    /// `PICA_HOLD_MINUTES` (10): how long a waiter's hold on a freed seat lasts.
-    pub hold_for: Duration,
-    /// `PICA_WAITLIST_PER_USER` (5): open waitlist entries per user and zone.
-    pub waitlist_per_user: usize,
-    /// `PICA_SWEEP_SECONDS` (30): how often the lifecycle sweeps; 0 turns it off.
-    pub sweep_every: Duration,
+pub struct StreamSettings {
     /// `PICA_SSE_MAX_SUBSCRIBERS` (10000): concurrent event streams (503 beyond).
     pub max_subscribers: usize,
     /// `PICA_SSE_MAX_SNAPSHOTS` (8): snapshots being rendered and sent at once (503
@@ -47,17 +32,9 @@ pub struct LiveSettings {
     pub event_lag_limit: usize,
 }
 
-impl LiveSettings {
+impl StreamSettings {
     pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let minutes = |key: &str, default: u64| -> anyhow::Result<Duration> {
-            Ok(Duration::from_secs(60 * number(get, key, default)?))
-        };
         let settings = Self {
-            check_in_opens_before: minutes("PICA_CHECK_IN_OPENS_MINUTES", 15)?,
-            no_show_after: minutes("PICA_NO_SHOW_MINUTES", 15)?,
-            hold_for: minutes("PICA_HOLD_MINUTES", 10)?,
-            waitlist_per_user: number(get, "PICA_WAITLIST_PER_USER", 5)? as usize,
-            sweep_every: Duration::from_secs(number(get, "PICA_SWEEP_SECONDS", 30)?),
             max_subscribers: number(get, "PICA_SSE_MAX_SUBSCRIBERS", 10_000)? as usize,
             max_snapshots: number(get, "PICA_SSE_MAX_SNAPSHOTS", 8)? as usize,
             snapshot_timeout: Duration::from_secs(number(get, "PICA_SSE_SNAPSHOT_SECONDS", 120)?),
@@ -65,9 +42,6 @@ impl LiveSettings {
             event_buffer: number(get, "PICA_EVENT_BUFFER", 4096)? as usize,
             event_lag_limit: number(get, "PICA_EVENT_LAG_LIMIT", 1024)? as usize,
         };
-        if settings.hold_for.is_zero() {
-            bail!("PICA_HOLD_MINUTES must be at least 1");
-        }
         if settings.heartbeat.is_zero() {
             bail!("PICA_SSE_HEARTBEAT_SECONDS must be at least 1");
         }
@@ -79,43 +53,19 @@ impl LiveSettings {
         }
         Ok(settings)
     }
-
-    /// The engine's lifecycle rules.
-    pub fn lifecycle(&self) -> LifecycleConfig {
-        let minutes = |d: Duration| chrono::Duration::seconds(d.as_secs() as i64);
-        LifecycleConfig {
-            no_show_after: minutes(self.no_show_after),
-            check_in_opens_before: minutes(self.check_in_opens_before),
-            hold_for: minutes(self.hold_for),
-            max_waitlist_per_user: self.waitlist_per_user,
-            ..LifecycleConfig::default()
-        }
-    }
-}
-
-fn number(get: &impl Fn(&str) -> Option<String>, key: &str, default: u64) -> anyhow::Result<u64> {
-    match get(key) {
-        None => Ok(default),
-        Some(raw) => raw
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n <= 1_000_000_000)
-            .ok_or_else(|| anyhow!("{key}={raw:?}: expected a whole number")),
-    }
 }
 
 /// What the event-stream handlers share: the settings, the subscriber limit and the
 /// limit on snapshots in progress.
-pub struct Live {
-    pub settings: LiveSettings,
+pub struct EventStreams {
+    pub settings: StreamSettings,
     slots: Arc<Semaphore>,
     snapshots: Arc<Semaphore>,
     closing: tokio::sync::watch::Sender<bool>,
 }
 
-impl Live {
-    pub fn new(settings: LiveSettings) -> Self {
+impl EventStreams {
+    pub fn new(settings: StreamSettings) -> Self {
         let slots = Arc::new(Semaphore::new(settings.max_subscribers));
         let snapshots = Arc::new(Semaphore::new(settings.max_snapshots));
         let (closing, _) = tokio::sync::watch::channel(false);
@@ -164,81 +114,31 @@ impl Live {
     }
 }
 
-/// The running lifecycle scheduler.
-pub struct Lifecycle {
-    scheduler: Option<JobScheduler>,
-}
-
-impl Lifecycle {
-    /// Starts sweeping every `settings.sweep_every` (not at all when zero).
-    pub async fn start(engine: Engine, settings: &LiveSettings) -> anyhow::Result<Self> {
-        if settings.sweep_every.is_zero() {
-            info!("PICA_SWEEP_SECONDS=0: the automatic lifecycle is off");
-            return Ok(Self { scheduler: None });
-        }
-        let scheduler = JobScheduler::new()
-            .await
-            .context("creating the lifecycle scheduler")?;
-        let job = Job::new_repeated_async(settings.sweep_every, move |_, _| {
-            let engine = engine.clone();
-            Box::pin(async move {
-                engine.trigger_sweep();
-                engine.trigger_book_expiry();
-            })
-        })
-        .context("creating the sweep job")?;
-        scheduler.add(job).await.context("adding the sweep job")?;
-        scheduler
-            .start()
-            .await
-            .context("starting the lifecycle scheduler")?;
-        info!(every = ?settings.sweep_every, "lifecycle scheduler started");
-        Ok(Self {
-            scheduler: Some(scheduler),
-        })
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(mut scheduler) = self.scheduler.take()
-            && let Err(err) = scheduler.shutdown().await
-        {
-            warn!(error = %err, "lifecycle scheduler did not stop cleanly");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn settings(pairs: &[(&str, &str)]) -> anyhow::Result<LiveSettings> {
+    fn settings(pairs: &[(&str, &str)]) -> anyhow::Result<StreamSettings> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        LiveSettings::from_lookup(&|k: &str| map.get(k).cloned())
+        StreamSettings::from_lookup(&|k: &str| map.get(k).cloned())
     }
 
     #[test]
     fn defaults_are_the_documented_ones() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.no_show_after, Duration::from_secs(15 * 60));
-        assert_eq!(s.check_in_opens_before, Duration::from_secs(15 * 60));
-        assert_eq!(s.hold_for, Duration::from_secs(10 * 60));
         assert_eq!(s.max_subscribers, 10_000);
         assert_eq!(s.max_snapshots, 8);
         assert_eq!(s.snapshot_timeout, Duration::from_secs(120));
-        let l = s.lifecycle();
-        assert_eq!(l.no_show_after, chrono::Duration::minutes(15));
-        assert_eq!(l.hold_for, chrono::Duration::minutes(10));
+        assert_eq!(s.heartbeat, Duration::from_secs(15));
     }
 
     #[test]
     fn bad_values_name_the_variable() {
         for (key, value) in [
-            ("PICA_NO_SHOW_MINUTES", "soon"),
-            ("PICA_HOLD_MINUTES", "0"),
             ("PICA_SSE_MAX_SUBSCRIBERS", "-1"),
             ("PICA_SSE_HEARTBEAT_SECONDS", "0"),
             ("PICA_SSE_MAX_SNAPSHOTS", "0"),
@@ -252,7 +152,7 @@ mod tests {
 
     #[test]
     fn the_subscriber_limit_admits_up_to_the_maximum() {
-        let live = Live::new(settings(&[("PICA_SSE_MAX_SUBSCRIBERS", "2")]).unwrap());
+        let live = EventStreams::new(settings(&[("PICA_SSE_MAX_SUBSCRIBERS", "2")]).unwrap());
         let a = live.admit().unwrap();
         let _b = live.admit().unwrap();
         assert!(live.admit().is_none());
@@ -263,7 +163,7 @@ mod tests {
 
     #[test]
     fn the_snapshot_limit_admits_up_to_the_maximum() {
-        let live = Live::new(settings(&[("PICA_SSE_MAX_SNAPSHOTS", "1")]).unwrap());
+        let live = EventStreams::new(settings(&[("PICA_SSE_MAX_SNAPSHOTS", "1")]).unwrap());
         let a = live.admit_snapshot().unwrap();
         assert!(live.admit_snapshot().is_none());
         assert_eq!(live.snapshots_in_progress(), 1);
