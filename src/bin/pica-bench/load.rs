@@ -1,5 +1,6 @@
-//! Driving load: users, scenarios, one HTTP connection per worker, latency samples and
-//! the log of acknowledged and refused writes that the audit checks afterwards.
+//! Running a point: one HTTP connection per worker sending what `plan.rs` decides,
+//! latency samples, and the log of acknowledged and refused writes that the audit
+//! checks afterwards.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -8,173 +9,24 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use chrono::{Days, NaiveDate, NaiveTime, TimeZone, Utc};
-use chrono_tz::Tz;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, Method};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::ledger::{Event, Ledger};
+use crate::plan::{
+    Booking, Op, Plan, Scenario, Space, Step, Stop, WorkerPlan, next_due, pacing_interval, user_for,
+};
 use crate::stats::{PointResult, Sample, summarize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scenario {
-    /// Every client wants the same few seats on the same day; winners cancel at once,
-    /// so the seats are fought over for the whole run.
-    Hot,
-    /// Random seats, days and slots across all zones; winners cancel at once.
-    Spread,
-    /// Availability reads, listing, reserving and cancelling in realistic proportions.
-    Mixed,
-    /// The ceiling: the same requests against an echo server that does no work.
-    Echo,
-}
-
-impl std::str::FromStr for Scenario {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "hot" => Ok(Scenario::Hot),
-            "spread" => Ok(Scenario::Spread),
-            "mixed" => Ok(Scenario::Mixed),
-            "echo" => Ok(Scenario::Echo),
-            other => Err(format!("unknown scenario {other:?} (hot, spread, mixed)")),
-        }
-    }
-}
-
-impl Scenario {
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::Hot => "hot",
-            Scenario::Spread => "spread",
-            Scenario::Mixed => "mixed",
-            Scenario::Echo => "echo",
-        }
-    }
-}
-
-/// How a reservation is asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Shape {
-    /// The seed's form `{seat_number, reservation_date}`: the whole opening day.
-    Day,
-    /// `{seat_number, start, end}` on 30-minute slot boundaries.
-    Slot,
-}
-
-impl std::str::FromStr for Shape {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "day" => Ok(Shape::Day),
-            "slot" => Ok(Shape::Slot),
-            other => Err(format!("unknown shape {other:?} (day, slot)")),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Op {
-    Reserve,
-    Cancel,
-    List,
-    Availability,
-    Echo,
-}
-
-impl Op {
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::Reserve => "reserve",
-            Op::Cancel => "cancel",
-            Op::List => "list",
-            Op::Availability => "availability",
-            Op::Echo => "echo",
-        }
-    }
-}
-
-/// When a point stops.
-#[derive(Debug, Clone, Copy)]
-pub enum Stop {
-    After(Duration),
-    Requests(u64),
-}
-
-/// The space's bookable calendar as the generator needs it (the server's defaults:
-/// Asia/Jakarta, 08:00-22:00, 30-minute slots, 30 days ahead).
-#[derive(Debug, Clone)]
-pub struct Calendar {
-    pub tz: Tz,
-    pub opens: u32,
-    pub closes: u32,
-    pub horizon_days: u64,
-}
-
-impl Calendar {
-    /// The local date `n` days after today. Days from 1 on are used, so a run late in
-    /// the evening never asks for a closed day.
-    pub fn day(&self, n: u64) -> NaiveDate {
-        let today = Utc::now().with_timezone(&self.tz).date_naive();
-        today.checked_add_days(Days::new(n)).unwrap_or(today)
-    }
-
-    fn slots_per_day(&self) -> u32 {
-        (self.closes - self.opens) * 2
-    }
-
-    fn at(&self, day: NaiveDate, slot: u32) -> String {
-        let minutes = self.opens * 60 + slot * 30;
-        let time = NaiveTime::from_hms_opt(minutes / 60, minutes % 60, 0).unwrap_or_default();
-        match self.tz.from_local_datetime(&day.and_time(time)).single() {
-            Some(t) => t.to_rfc3339(),
-            None => format!("{day}T{time}Z"),
-        }
-    }
-
-    pub fn day_body(seat: &str, day: NaiveDate) -> String {
-        format!(r#"{{"seat_number":"{seat}","reservation_date":"{day}"}}"#)
-    }
-
-    /// `{seat_number, start, end}` for `len` slots from slot `first` of `day`.
-    pub fn slot_body(&self, seat: &str, day: NaiveDate, first: u32, len: u32) -> String {
-        let last = (first + len).min(self.slots_per_day());
-        format!(
-            r#"{{"seat_number":"{seat}","start":"{}","end":"{}"}}"#,
-            self.at(day, first),
-            self.at(day, last)
-        )
-    }
-}
 
 /// A registered, logged-in user.
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: i64,
     pub auth: HeaderValue,
-}
-
-pub struct Space {
-    /// (zone, seat numbers) as the server lists them.
-    pub zones: Vec<(String, Vec<String>)>,
-}
-
-impl Space {
-    pub fn seats(&self) -> Vec<String> {
-        self.zones
-            .iter()
-            .flat_map(|(_, s)| s.iter().cloned())
-            .collect()
-    }
 }
 
 pub fn client(timeout: Duration) -> anyhow::Result<Client> {
@@ -304,28 +156,13 @@ async fn login_user(http: &Client, base: &str, name: &str) -> anyhow::Result<Use
     })
 }
 
-/// Everything one point of the matrix needs.
-pub struct Plan {
+/// One point of the matrix as it is run: its plan, and where and as whom to send it.
+pub struct Point {
     pub base: String,
-    pub scenario: Scenario,
-    pub shape: Shape,
-    pub connections: usize,
-    pub stop: Stop,
-    pub warmup: Duration,
-    /// Seats the `hot` scenario fights over.
-    pub hot_seats: Vec<String>,
-    /// Whether `hot`/`spread` winners cancel at once (keeps the seats contended and
-    /// the durable write path busy for the whole run).
-    pub cancel_winners: bool,
-    pub calendar: Calendar,
-    pub space: Arc<Space>,
+    pub plan: Arc<Plan>,
     pub users: Arc<Vec<User>>,
     pub timeout: Duration,
     pub progress: bool,
-    pub seed: u64,
-    /// Requests per second offered by all workers together (each paces itself to its
-    /// share); `None`: every worker sends its next request as soon as it has an answer.
-    pub rate: Option<f64>,
 }
 
 struct Shared {
@@ -344,8 +181,9 @@ struct WorkerOut {
 
 /// Runs one point: `connections` workers, each with its own keep-alive connection and
 /// user, until the stop condition; then the workers release what they still hold.
-pub async fn run_point(plan: Arc<Plan>, ledger: &mut Ledger) -> anyhow::Result<PointResult> {
-    if plan.users.is_empty() && plan.scenario != Scenario::Echo {
+pub async fn run_point(point: Arc<Point>, ledger: &mut Ledger) -> anyhow::Result<PointResult> {
+    let plan = point.plan.clone();
+    if point.users.is_empty() && plan.scenario != Scenario::Echo {
         bail!("no users");
     }
     let started = Instant::now();
@@ -361,10 +199,10 @@ pub async fn run_point(plan: Arc<Plan>, ledger: &mut Ledger) -> anyhow::Result<P
     });
     let mut workers = JoinSet::new();
     for w in 0..plan.connections {
-        let (plan, shared) = (plan.clone(), shared.clone());
-        workers.spawn(async move { worker(w, plan, shared).await });
+        let (point, shared) = (point.clone(), shared.clone());
+        workers.spawn(async move { worker(w, point, shared).await });
     }
-    let progress = tokio::spawn(progress_bar(plan.clone(), shared.clone(), started));
+    let progress = tokio::spawn(progress_bar(point.clone(), shared.clone(), started));
     if let Stop::After(d) = plan.stop {
         let until = tokio::time::Instant::from_std(started + plan.warmup + d);
         tokio::time::sleep_until(until).await;
@@ -396,10 +234,11 @@ pub async fn run_point(plan: Arc<Plan>, ledger: &mut Ledger) -> anyhow::Result<P
     Ok(summarize(&plan, samples, window))
 }
 
-async fn progress_bar(plan: Arc<Plan>, shared: Arc<Shared>, started: Instant) {
-    if !plan.progress {
+async fn progress_bar(point: Arc<Point>, shared: Arc<Shared>, started: Instant) {
+    if !point.progress {
         return;
     }
+    let plan = &point.plan;
     let tty = std::io::stderr().is_terminal();
     let label = format!(
         "{:>6} c={:<4}",
@@ -457,12 +296,12 @@ struct Answer {
 
 struct Worker {
     http: Client,
-    plan: Arc<Plan>,
+    point: Arc<Point>,
     shared: Arc<Shared>,
     user: Option<User>,
-    rng: StdRng,
+    draws: WorkerPlan,
     out: WorkerOut,
-    /// Reservations this worker holds (newest last), to cancel.
+    /// Reservations this worker holds (oldest first), to cancel.
     held: Vec<Uuid>,
     /// Cancels whose outcome is unknown, retried when the point ends.
     retry: Vec<Uuid>,
@@ -471,8 +310,8 @@ struct Worker {
     next_at: Option<tokio::time::Instant>,
 }
 
-async fn worker(index: usize, plan: Arc<Plan>, shared: Arc<Shared>) -> WorkerOut {
-    let http = match client(plan.timeout) {
+async fn worker(index: usize, point: Arc<Point>, shared: Arc<Shared>) -> WorkerOut {
+    let http = match client(point.timeout) {
         Ok(h) => h,
         Err(_) => {
             return WorkerOut {
@@ -482,12 +321,12 @@ async fn worker(index: usize, plan: Arc<Plan>, shared: Arc<Shared>) -> WorkerOut
             };
         }
     };
-    let user = (!plan.users.is_empty()).then(|| plan.users[index % plan.users.len()].clone());
+    let user = user_for(index, point.users.len()).map(|u| point.users[u].clone());
     let mut w = Worker {
         http,
-        reserve_url: format!("{}/api/secure/reservations", plan.base),
+        reserve_url: format!("{}/api/secure/reservations", point.base),
         user,
-        rng: StdRng::seed_from_u64(plan.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        draws: WorkerPlan::new(point.plan.clone(), index),
         out: WorkerOut {
             samples: Vec::with_capacity(4096),
             events: Vec::new(),
@@ -496,7 +335,7 @@ async fn worker(index: usize, plan: Arc<Plan>, shared: Arc<Shared>) -> WorkerOut
         held: Vec::new(),
         retry: Vec::new(),
         next_at: None,
-        plan,
+        point,
         shared,
     };
     w.run().await;
@@ -514,40 +353,39 @@ impl Worker {
                 return;
             }
             self.pace().await;
-            match self.plan.scenario {
-                Scenario::Hot | Scenario::Spread => {
-                    if self.plan.cancel_winners && !self.held.is_empty() {
-                        self.cancel_newest().await;
-                    } else {
-                        self.reserve().await;
-                    }
+            match self.draws.next(self.held.len()) {
+                Step::Reserve(booking) => self.reserve(&booking).await,
+                Step::Cancel(pick) => {
+                    let id = self.held.swap_remove(pick);
+                    self.held.push(id);
+                    self.cancel_newest().await;
                 }
-                Scenario::Mixed => self.mixed_step().await,
-                Scenario::Echo => self.echo().await,
+                Step::Availability { zone, day } => self.availability(zone, day).await,
+                Step::List => self.list().await,
+                Step::Echo(booking) => self.echo(&booking).await,
             }
         }
     }
 
-    /// With `--rate`, waits for this worker's next slot: `connections / rate` seconds
-    /// apart, the first at a random offset so the workers do not fire together. A
-    /// worker whose answer came late sends at once but does not catch up with a burst,
-    /// so a server that only slows down (instead of refusing) is offered less.
+    /// With `--rate`, waits until this worker's next request is due (see
+    /// `plan::next_due`).
     async fn pace(&mut self) {
-        let Some(rate) = self.plan.rate else { return };
-        let interval = Duration::from_secs_f64(self.plan.connections as f64 / rate);
-        let now = tokio::time::Instant::now();
+        let plan = &self.point.plan;
+        let Some(interval) = pacing_interval(plan.connections, plan.rate) else {
+            return;
+        };
         let due = match self.next_at {
             Some(due) => due,
-            None => now + interval.mul_f64(self.rng.gen_range(0.0..1.0)),
+            None => tokio::time::Instant::now() + self.draws.first_offset(interval),
         };
         tokio::time::sleep_until(due).await;
-        self.next_at = Some((due + interval).max(tokio::time::Instant::now()));
+        self.next_at = Some(next_due(due, interval, tokio::time::Instant::now()));
     }
 
     /// Releases whatever this worker still holds so the next point starts from free
     /// seats; not measured.
     async fn release(&mut self) {
-        if self.plan.scenario == Scenario::Echo {
+        if self.point.plan.scenario == Scenario::Echo {
             return;
         }
         let mut pending: Vec<Uuid> = self.held.drain(..).chain(self.retry.drain(..)).collect();
@@ -575,59 +413,8 @@ impl Worker {
         }
     }
 
-    async fn mixed_step(&mut self) {
-        let roll = self.rng.gen_range(0..100);
-        let limit = 3;
-        match roll {
-            0..40 => self.availability().await,
-            40..60 => self.list().await,
-            _ => {
-                let wants_cancel = roll >= 85;
-                if (wants_cancel && !self.held.is_empty()) || self.held.len() >= limit {
-                    let pick = self.rng.gen_range(0..self.held.len());
-                    let id = self.held.swap_remove(pick);
-                    self.held.push(id);
-                    self.cancel_newest().await;
-                } else {
-                    self.reserve().await;
-                }
-            }
-        }
-    }
-
-    fn reserve_body(&mut self) -> String {
-        let plan = &self.plan;
-        let cal = &plan.calendar;
-        match plan.scenario {
-            Scenario::Hot => {
-                let seat = &plan.hot_seats[self.rng.gen_range(0..plan.hot_seats.len())];
-                let day = cal.day(1);
-                match plan.shape {
-                    Shape::Day => Calendar::day_body(seat, day),
-                    // Everyone wants 10:00-12:00.
-                    Shape::Slot => cal.slot_body(seat, day, 4, 4),
-                }
-            }
-            _ => {
-                let seats = &plan.space.zones;
-                let (_, zone_seats) = &seats[self.rng.gen_range(0..seats.len())];
-                let seat = &zone_seats[self.rng.gen_range(0..zone_seats.len())];
-                let day = cal.day(self.rng.gen_range(1..=cal.horizon_days));
-                match plan.shape {
-                    Shape::Day => Calendar::day_body(seat, day),
-                    Shape::Slot => {
-                        let slots = cal.slots_per_day();
-                        let len = self.rng.gen_range(1..=4);
-                        let first = self.rng.gen_range(0..=slots - len);
-                        cal.slot_body(seat, day, first, len)
-                    }
-                }
-            }
-        }
-    }
-
-    async fn reserve(&mut self) {
-        let body = self.reserve_body();
+    async fn reserve(&mut self, booking: &Booking) {
+        let body = self.point.plan.calendar.body(booking);
         let url = self.reserve_url.clone();
         let answer = self.send(Op::Reserve, Method::POST, &url, Some(body)).await;
         match answer.status {
@@ -673,27 +460,24 @@ impl Worker {
         self.request(Method::DELETE, &url, None).await
     }
 
-    async fn availability(&mut self) {
-        let zones = &self.plan.space.zones;
-        let zone = zones[self.rng.gen_range(0..zones.len())].0.clone();
-        let day = self
-            .plan
-            .calendar
-            .day(self.rng.gen_range(1..=self.plan.calendar.horizon_days));
+    async fn availability(&mut self, zone: usize, day: u64) {
+        let plan = &self.point.plan;
         let url = format!(
-            "{}/api/public/zones/{zone}/availability?date={day}",
-            self.plan.base
+            "{}/api/public/zones/{}/availability?date={}",
+            self.point.base,
+            plan.space.zones[zone].0,
+            plan.calendar.day(day)
         );
         self.send(Op::Availability, Method::GET, &url, None).await;
     }
 
     async fn list(&mut self) {
-        let url = format!("{}/api/secure/my-reservations?limit=20", self.plan.base);
+        let url = format!("{}/api/secure/my-reservations?limit=20", self.point.base);
         self.send(Op::List, Method::GET, &url, None).await;
     }
 
-    async fn echo(&mut self) {
-        let body = self.reserve_body();
+    async fn echo(&mut self, booking: &Booking) {
+        let body = self.point.plan.calendar.body(booking);
         let url = self.reserve_url.clone();
         self.send(Op::Echo, Method::POST, &url, Some(body)).await;
     }

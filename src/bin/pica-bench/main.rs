@@ -18,6 +18,7 @@ mod chart;
 mod echo;
 mod ledger;
 mod load;
+mod plan;
 mod stats;
 
 use std::path::PathBuf;
@@ -31,7 +32,8 @@ use crate::args::Args;
 use crate::audit::Auditor;
 use crate::echo::EchoProcess;
 use crate::ledger::Ledger;
-use crate::load::{Calendar, Plan, Scenario, Shape, Space, Stop};
+use crate::load::Point;
+use crate::plan::{Calendar, Plan, Scenario, Shape, Space, Stop};
 use crate::stats::PointResult;
 
 const USAGE: &str = "\
@@ -287,17 +289,25 @@ async fn run(args: &Args, argv: &[String], ceiling_only: bool) -> anyhow::Result
         }
     };
 
-    let plan = |base: &str, scenario: Scenario, shape: Shape, c: usize| Plan {
+    let point_for = |base: &str, scenario: Scenario, shape: Shape, c: usize| Point {
         base: base.to_string(),
-        scenario,
-        shape,
-        connections: c,
-        stop,
-        warmup,
-        hot_seats: hot_seats.clone(),
-        cancel_winners,
-        calendar: calendar.clone(),
-        space: space.clone(),
+        plan: Arc::new(Plan {
+            scenario,
+            shape,
+            connections: c,
+            stop,
+            warmup,
+            hot_seats: hot_seats.clone(),
+            cancel_winners,
+            calendar: calendar.clone(),
+            space: space.clone(),
+            rate: if scenario == Scenario::Echo {
+                None
+            } else {
+                rate
+            },
+            seed: plan::point_seed(seed, c, scenario),
+        }),
         users: if scenario == Scenario::Echo {
             Arc::new(users.iter().take(1).cloned().collect())
         } else {
@@ -305,12 +315,6 @@ async fn run(args: &Args, argv: &[String], ceiling_only: bool) -> anyhow::Result
         },
         timeout,
         progress,
-        rate: if scenario == Scenario::Echo {
-            None
-        } else {
-            rate
-        },
-        seed: seed ^ (c as u64) << 32 ^ scenario as u64,
     };
 
     let started_at = chrono::Utc::now().to_rfc3339();
@@ -323,7 +327,7 @@ async fn run(args: &Args, argv: &[String], ceiling_only: bool) -> anyhow::Result
         if let Some(echo) = &echo_url {
             let mut throwaway = Ledger::default();
             let point = load::run_point(
-                Arc::new(plan(echo, Scenario::Echo, Shape::Slot, c)),
+                Arc::new(point_for(echo, Scenario::Echo, Shape::Slot, c)),
                 &mut throwaway,
             )
             .await?;
@@ -334,7 +338,7 @@ async fn run(args: &Args, argv: &[String], ceiling_only: bool) -> anyhow::Result
         let Some(base) = &url else { continue };
         for &(scenario, shape) in &scenarios {
             let mut point =
-                load::run_point(Arc::new(plan(base, scenario, shape, c)), &mut ledger).await?;
+                load::run_point(Arc::new(point_for(base, scenario, shape, c)), &mut ledger).await?;
             if let Some(ceiling) = ceiling_rps {
                 point.ceiling_rps = Some(ceiling);
                 point.ratio_to_ceiling = Some(point.rps / ceiling);

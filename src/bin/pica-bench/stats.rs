@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditReport;
-use crate::load::{Op, Plan, Scenario, Shape, status_counts};
+use crate::load::status_counts;
+use crate::plan::{Op, Plan, Scenario, Shape};
 
 pub struct Sample {
     pub op: Op,
