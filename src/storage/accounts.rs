@@ -6,7 +6,7 @@ use pica_actors::{Created, IdempotencyTag, UserId};
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::dialect::{Dialect, Stamp, both, on_pool};
+use super::dialect::{Dialect, Stamp, both, execute, fetch, on_pool};
 use super::{Db, DbError, NewUser, Role, UserRecord, conflict};
 
 #[derive(Debug, Clone)]
@@ -69,7 +69,11 @@ macro_rules! select_keys {
 
 trait AccountRow {
     fn user(&self) -> Result<UserRecord, sqlx::Error>;
+    fn auth_state(&self) -> Result<AuthState, sqlx::Error>;
+    fn user_summary(&self) -> Result<UserSummary, sqlx::Error>;
     fn api_key(&self) -> Result<ApiKeyRecord, sqlx::Error>;
+    fn key_owner(&self) -> Result<KeyOwner, sqlx::Error>;
+    fn refresh_token(&self) -> Result<RefreshRecord, sqlx::Error>;
 }
 
 both!(row: impl AccountRow {
@@ -85,6 +89,25 @@ both!(row: impl AccountRow {
         })
     }
 
+    fn auth_state(&self) -> Result<AuthState, sqlx::Error> {
+        Ok(AuthState {
+            token_version: self.try_get("token_version")?,
+            deleted: self.try_get("deleted")?,
+            username: self.try_get("username")?,
+            role: Role::parse(self.try_get("role")?),
+        })
+    }
+
+    fn user_summary(&self) -> Result<UserSummary, sqlx::Error> {
+        Ok(UserSummary {
+            id: self.try_get("id")?,
+            username: self.try_get("username")?,
+            email: self.try_get("email")?,
+            role: Role::parse(self.try_get("role")?),
+            created_at: self.try_get::<Stamp, _>("created_at")?.0,
+        })
+    }
+
     fn api_key(&self) -> Result<ApiKeyRecord, sqlx::Error> {
         Ok(ApiKeyRecord {
             id: self.try_get("id")?,
@@ -94,6 +117,24 @@ both!(row: impl AccountRow {
             created_at: self.try_get::<Stamp, _>("created_at")?.0,
             last_used_at: self.try_get::<Option<Stamp>, _>("last_used_at")?.map(|t| t.0),
             expires_at: self.try_get::<Option<Stamp>, _>("expires_at")?.map(|t| t.0),
+            revoked: self.try_get("revoked")?,
+        })
+    }
+
+    fn key_owner(&self) -> Result<KeyOwner, sqlx::Error> {
+        Ok(KeyOwner {
+            key: self.api_key()?,
+            username: self.try_get("username")?,
+            role: Role::parse(self.try_get("role")?),
+            user_deleted: self.try_get("user_deleted")?,
+        })
+    }
+
+    fn refresh_token(&self) -> Result<RefreshRecord, sqlx::Error> {
+        Ok(RefreshRecord {
+            id: self.try_get("id")?,
+            user_id: self.try_get("user_id")?,
+            expires_at: self.try_get::<Stamp, _>("expires_at")?.0,
             revoked: self.try_get("revoked")?,
         })
     }
@@ -118,34 +159,18 @@ impl Db {
 
     pub async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>, DbError> {
         let sql = "SELECT * FROM users WHERE username = $1 AND deleted_at IS NULL";
-        Ok(on_pool!(self, |pool| {
-            let row = sqlx::query(sql).bind(username).fetch_optional(pool).await?;
-            row.map(|r| r.user()).transpose()?
-        }))
+        Ok(fetch!(self, optional user, sqlx::query(sql).bind(username))?)
     }
 
     pub async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, DbError> {
         let sql = "SELECT * FROM users WHERE id = $1 AND deleted_at IS NULL";
-        Ok(on_pool!(self, |pool| {
-            let row = sqlx::query(sql).bind(id).fetch_optional(pool).await?;
-            row.map(|r| r.user()).transpose()?
-        }))
+        Ok(fetch!(self, optional user, sqlx::query(sql).bind(id))?)
     }
 
     pub async fn auth_state(&self, user: UserId) -> Result<Option<AuthState>, DbError> {
         let sql = "SELECT token_version, deleted_at IS NOT NULL AS deleted, username, role \
                    FROM users WHERE id = $1";
-        Ok(on_pool!(self, |pool| {
-            match sqlx::query(sql).bind(user).fetch_optional(pool).await? {
-                None => None,
-                Some(r) => Some(AuthState {
-                    token_version: r.try_get("token_version")?,
-                    deleted: r.try_get("deleted")?,
-                    username: r.try_get("username")?,
-                    role: Role::parse(r.try_get("role")?),
-                }),
-            }
-        }))
+        Ok(fetch!(self, optional auth_state, sqlx::query(sql).bind(user))?)
     }
 
     /// Stores a new key, and `idempotency` (if any) in the same transaction.
@@ -183,14 +208,7 @@ impl Db {
     /// The user's key `id`, revoked or not.
     pub async fn api_key(&self, user: UserId, id: Uuid) -> Result<Option<ApiKeyRecord>, DbError> {
         let sql = select_keys!("FROM api_keys k WHERE k.id = $1 AND k.user_id = $2");
-        Ok(on_pool!(self, |pool| {
-            let row = sqlx::query(sql)
-                .bind(id)
-                .bind(user)
-                .fetch_optional(pool)
-                .await?;
-            row.map(|r| r.api_key()).transpose()?
-        }))
+        Ok(fetch!(self, optional api_key, sqlx::query(sql).bind(id).bind(user))?)
     }
 
     pub async fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<KeyOwner>, DbError> {
@@ -198,17 +216,7 @@ impl Db {
             ", u.username, u.role, u.deleted_at IS NOT NULL AS user_deleted \
              FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1"
         );
-        Ok(on_pool!(self, |pool| {
-            match sqlx::query(sql).bind(hash).fetch_optional(pool).await? {
-                None => None,
-                Some(r) => Some(KeyOwner {
-                    key: r.api_key()?,
-                    username: r.try_get("username")?,
-                    role: Role::parse(r.try_get("role")?),
-                    user_deleted: r.try_get("user_deleted")?,
-                }),
-            }
-        }))
+        Ok(fetch!(self, optional key_owner, sqlx::query(sql).bind(hash))?)
     }
 
     /// The user's keys that are not revoked, newest first.
@@ -217,10 +225,7 @@ impl Db {
             "FROM api_keys k WHERE k.user_id = $1 AND k.revoked_at IS NULL \
              ORDER BY k.id DESC LIMIT 100"
         );
-        Ok(on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).bind(user).fetch_all(pool).await?;
-            rows.iter().map(|r| r.api_key()).collect::<Result<_, _>>()?
-        }))
+        Ok(fetch!(self, all api_key, sqlx::query(sql).bind(user))?)
     }
 
     /// Revokes the user's key; `None` if it is not theirs or already revoked, else the
@@ -245,14 +250,8 @@ impl Db {
     /// Records when keys were last used (flushed in batches, not per request).
     pub async fn touch_api_keys(&self, used: &[(Uuid, DateTime<Utc>)]) -> Result<(), DbError> {
         for (id, at) in used {
-            on_pool!(self, |pool| sqlx::query(
-                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2"
-            )
-            .bind(Stamp(*at))
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(drop))?;
+            let sql = "UPDATE api_keys SET last_used_at = $1 WHERE id = $2";
+            execute!(self, sqlx::query(sql).bind(Stamp(*at)).bind(id))?;
         }
         Ok(())
     }
@@ -263,18 +262,17 @@ impl Db {
         hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
-        on_pool!(self, |pool| sqlx::query(
-            "INSERT INTO refresh_tokens (id, user_id, token_hash, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(record.id)
-        .bind(record.user_id)
-        .bind(hash)
-        .bind(Stamp(now))
-        .bind(Stamp(record.expires_at))
-        .execute(pool)
-        .await
-        .map(drop))?;
+        let sql = "INSERT INTO refresh_tokens (id, user_id, token_hash, created_at, expires_at) \
+                   VALUES ($1, $2, $3, $4, $5)";
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(record.id)
+                .bind(record.user_id)
+                .bind(hash)
+                .bind(Stamp(now))
+                .bind(Stamp(record.expires_at))
+        )?;
         Ok(())
     }
 
@@ -284,30 +282,14 @@ impl Db {
     ) -> Result<Option<RefreshRecord>, DbError> {
         let sql = "SELECT id, user_id, expires_at, revoked_at IS NOT NULL AS revoked \
                    FROM refresh_tokens WHERE token_hash = $1";
-        Ok(on_pool!(self, |pool| {
-            match sqlx::query(sql).bind(hash).fetch_optional(pool).await? {
-                None => None,
-                Some(r) => Some(RefreshRecord {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    expires_at: r.try_get::<Stamp, _>("expires_at")?.0,
-                    revoked: r.try_get("revoked")?,
-                }),
-            }
-        }))
+        Ok(fetch!(self, optional refresh_token, sqlx::query(sql).bind(hash))?)
     }
 
     /// Revokes one refresh token if it is still live; returns whether this call did it
     /// (so concurrent use of one token lets exactly one caller rotate it).
     pub async fn revoke_refresh_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, DbError> {
-        let done = on_pool!(self, |pool| sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(Stamp(at))
-        .bind(id)
-        .execute(pool)
-        .await?
-        .rows_affected());
+        let sql = "UPDATE refresh_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+        let done = execute!(self, sqlx::query(sql).bind(Stamp(at)).bind(id))?;
         Ok(done == 1)
     }
 
@@ -351,14 +333,8 @@ impl Db {
     }
 
     pub async fn set_role(&self, user: UserId, role: Role) -> Result<(), DbError> {
-        on_pool!(self, |pool| sqlx::query(
-            "UPDATE users SET role = $1 WHERE id = $2"
-        )
-        .bind(role.as_str())
-        .bind(user)
-        .execute(pool)
-        .await
-        .map(drop))?;
+        let sql = "UPDATE users SET role = $1 WHERE id = $2";
+        execute!(self, sqlx::query(sql).bind(role.as_str()).bind(user))?;
         Ok(())
     }
 
@@ -370,23 +346,7 @@ impl Db {
     ) -> Result<Vec<UserSummary>, DbError> {
         let sql = "SELECT id, username, email, role, created_at FROM users \
                    WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2";
-        Ok(on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(after.unwrap_or(0))
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?;
-            rows.iter()
-                .map(|r| -> Result<UserSummary, sqlx::Error> {
-                    Ok(UserSummary {
-                        id: r.try_get("id")?,
-                        username: r.try_get("username")?,
-                        email: r.try_get("email")?,
-                        role: Role::parse(r.try_get("role")?),
-                        created_at: r.try_get::<Stamp, _>("created_at")?.0,
-                    })
-                })
-                .collect::<Result<_, _>>()?
-        }))
+        let (after, limit) = (after.unwrap_or(0), i64::from(limit));
+        Ok(fetch!(self, all user_summary, sqlx::query(sql).bind(after).bind(limit))?)
     }
 }

@@ -7,7 +7,7 @@ use pica_actors::{
 };
 use sqlx::Row;
 
-use super::dialect::{Stamp, both, on_pool};
+use super::dialect::{Stamp, both, fetch};
 use super::{Db, DbError, decode_error, one_row, stale};
 
 /// A page of a user's book reservations, newest first.
@@ -179,19 +179,13 @@ both!(connection: impl BookWrites {
 impl Db {
     /// The catalog with its committed stock, by id.
     pub async fn books(&self) -> Result<Vec<Book>, sqlx::Error> {
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(SELECT_BOOKS).fetch_all(pool).await?;
-            rows.iter().map(|r| r.book()).collect()
-        })
+        fetch!(self, all book, sqlx::query(SELECT_BOOKS))
     }
 
     /// Every book reservation still holding copies.
     pub async fn active_book_reservations(&self) -> Result<Vec<BookReservation>, sqlx::Error> {
         let sql = select_book_reservations!("WHERE status = 'reserved' ORDER BY id");
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).fetch_all(pool).await?;
-            rows.iter().map(|r| r.book_reservation()).collect()
-        })
+        fetch!(self, all book_reservation, sqlx::query(sql))
     }
 
     pub async fn book_reservation(
@@ -199,10 +193,7 @@ impl Db {
         id: BookReservationId,
     ) -> Result<Option<BookReservation>, DbError> {
         let sql = select_book_reservations!("WHERE id = $1");
-        Ok(on_pool!(self, |pool| {
-            let row = sqlx::query(sql).bind(id).fetch_optional(pool).await?;
-            row.map(|r| r.book_reservation()).transpose()?
-        }))
+        Ok(fetch!(self, optional book_reservation, sqlx::query(sql).bind(id))?)
     }
 
     pub async fn book_reservations_of(
@@ -213,28 +204,16 @@ impl Db {
             "WHERE user_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) \
              ORDER BY id DESC LIMIT $4"
         );
-        Ok(on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(q.user_id)
-                .bind(q.status.map(|s| s.as_str()))
-                .bind(q.before)
-                .bind(i64::from(q.limit))
-                .fetch_all(pool)
-                .await?;
-            rows.iter()
-                .map(|r| r.book_reservation())
-                .collect::<Result<_, _>>()?
-        }))
+        Ok(fetch!(self, all book_reservation, sqlx::query(sql)
+            .bind(q.user_id)
+            .bind(q.status.map(|s| s.as_str()))
+            .bind(q.before)
+            .bind(i64::from(q.limit)))?)
     }
 
     /// Every book reservation, oldest first (audits in tests).
     pub async fn all_book_reservations(&self) -> Result<Vec<BookReservation>, DbError> {
         let sql = select_book_reservations!("ORDER BY id");
-        Ok(on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| r.book_reservation())
-                .collect::<Result<_, _>>()?
-        }))
+        Ok(fetch!(self, all book_reservation, sqlx::query(sql))?)
     }
 }

@@ -15,7 +15,6 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Database, Decode, Encode, PgConnection, Postgres, Sqlite, SqliteConnection, Type};
-use uuid::Uuid;
 
 use super::idempotency::{Record, id_columns};
 use super::{Db, DbError, stale};
@@ -31,6 +30,39 @@ macro_rules! on_pool {
     };
 }
 pub(super) use on_pool;
+
+/// Runs `$query` on `$db`'s pool and decodes the rows with their method `$decode`:
+/// all of them (`all`) or the first, if any (`optional`).
+macro_rules! fetch {
+    ($db:expr, all $decode:ident, $query:expr) => {
+        $crate::storage::dialect::on_pool!($db, |pool| {
+            let rows = $query.fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| r.$decode())
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })
+    };
+    ($db:expr, optional $decode:ident, $query:expr) => {
+        $crate::storage::dialect::on_pool!($db, |pool| {
+            $query
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.$decode())
+                .transpose()
+        })
+    };
+}
+pub(super) use fetch;
+
+/// Runs `$query` on `$db`'s pool; the number of rows it changed.
+macro_rules! execute {
+    ($db:expr, $query:expr) => {
+        $crate::storage::dialect::on_pool!($db, |pool| {
+            $query.execute(pool).await.map(|done| done.rows_affected())
+        })
+    };
+}
+pub(super) use execute;
 
 /// Implements a trait for both backends' connections (`connection`) or rows (`row`)
 /// from one body, in which `self` is the one backend's connection or row.
@@ -156,14 +188,8 @@ macro_rules! time_column {
     };
 }
 
-time_column!(
-    Stamp,
-    DateTime::timestamp_micros,
-    DateTime::from_timestamp_micros
-);
-time_column!(Bound, DateTime::timestamp, |s| DateTime::from_timestamp(
-    s, 0
-));
+time_column! { Stamp, DateTime::timestamp_micros, DateTime::from_timestamp_micros }
+time_column! { Bound, DateTime::timestamp, |s| DateTime::from_timestamp(s, 0) }
 
 /// The statements whose shape differs between the backends, run on a connection inside
 /// the transaction of a unit of work (or of a seed).
@@ -322,30 +348,15 @@ impl Dialect for SqliteConnection {
 
 // ---------------------------------------------------------------- PostgreSQL
 
-/// Columns for an `UNNEST` insert: one vector per column, filled row by row.
-fn columns<T, const N: usize>(n: usize) -> [Vec<T>; N] {
-    std::array::from_fn(|_| Vec::with_capacity(n))
+/// One column of an `UNNEST` insert.
+fn column<'a, R, T>(rows: &'a [R], value: impl Fn(&'a R) -> T) -> Vec<T> {
+    rows.iter().map(value).collect()
 }
 
 impl Dialect for PgConnection {
     /// One statement, the rows bound as arrays: its text never varies, so it is
     /// prepared once per connection.
     async fn insert_reservations(&mut self, creates: &[&Reservation]) -> Result<(), sqlx::Error> {
-        let n = creates.len();
-        let [mut ids] = columns::<Uuid, 1>(n);
-        let [mut users] = columns::<i64, 1>(n);
-        let [mut seats, mut zones, mut statuses] = columns::<&str, 3>(n);
-        let [mut starts, mut ends, mut created] = columns::<DateTime<Utc>, 3>(n);
-        for r in creates {
-            ids.push(r.id);
-            users.push(r.user_id);
-            seats.push(r.seat.0.as_str());
-            zones.push(r.zone.0.as_str());
-            starts.push(r.interval.start);
-            ends.push(r.interval.end);
-            statuses.push(r.status.as_str());
-            created.push(r.created_at);
-        }
         sqlx::query(
             "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
              status, created_at, updated_at) \
@@ -354,14 +365,14 @@ impl Dialect for PgConnection {
              $6::timestamptz[], $7::text[], $8::timestamptz[]) \
              AS t(id, user_id, seat, zone, s, e, status, c)",
         )
-        .bind(ids)
-        .bind(users)
-        .bind(seats)
-        .bind(zones)
-        .bind(starts)
-        .bind(ends)
-        .bind(statuses)
-        .bind(created)
+        .bind(column(creates, |r| r.id))
+        .bind(column(creates, |r| r.user_id))
+        .bind(column(creates, |r| r.seat.0.as_str()))
+        .bind(column(creates, |r| r.zone.0.as_str()))
+        .bind(column(creates, |r| r.interval.start))
+        .bind(column(creates, |r| r.interval.end))
+        .bind(column(creates, |r| r.status.as_str()))
+        .bind(column(creates, |r| r.created_at))
         .execute(&mut *self)
         .await?;
         Ok(())
@@ -400,20 +411,7 @@ impl Dialect for PgConnection {
         if records.is_empty() {
             return Ok(());
         }
-        let n = records.len();
-        let [mut users] = columns::<i64, 1>(n);
-        let [mut scopes, mut keys, mut prints] = columns::<&str, 3>(n);
-        let mut ids = columns::<Option<Uuid>, 4>(n);
-        for (tag, created) in records {
-            users.push(tag.user_id);
-            scopes.push(tag.scope.as_str());
-            keys.push(tag.key.as_str());
-            prints.push(tag.fingerprint.as_str());
-            for (column, id) in ids.iter_mut().zip(id_columns(*created)) {
-                column.push(id);
-            }
-        }
-        let [reservations, books, entries, api_keys] = ids;
+        let ids = |i: usize| column(records, move |(_, created)| id_columns(*created)[i]);
         sqlx::query(
             "INSERT INTO idempotency_keys (user_id, scope, key, fingerprint, reservation_id, \
              book_reservation_id, waitlist_entry_id, api_key_id, created_at) \
@@ -421,14 +419,14 @@ impl Dialect for PgConnection {
              $4::text[], $5::uuid[], $6::uuid[], $7::uuid[], $8::uuid[]) \
              AS t(u, s, k, f, r, b, w, a)",
         )
-        .bind(users)
-        .bind(scopes)
-        .bind(keys)
-        .bind(prints)
-        .bind(reservations)
-        .bind(books)
-        .bind(entries)
-        .bind(api_keys)
+        .bind(column(records, |(tag, _)| tag.user_id))
+        .bind(column(records, |(tag, _)| tag.scope.as_str()))
+        .bind(column(records, |(tag, _)| tag.key.as_str()))
+        .bind(column(records, |(tag, _)| tag.fingerprint.as_str()))
+        .bind(ids(0))
+        .bind(ids(1))
+        .bind(ids(2))
+        .bind(ids(3))
         .bind(now)
         .execute(&mut *self)
         .await?;

@@ -4,7 +4,7 @@
 
 use pica_actors::{Change, SeatLayout, SeatNumber, SeatService, ZoneId, ZoneLayout};
 
-use super::dialect::{both, on_pool};
+use super::dialect::{both, execute, on_pool};
 use super::{Db, DbError, conflict, decode_error};
 
 pub(super) trait LayoutWrites {
@@ -67,29 +67,16 @@ impl Db {
 
     /// Stores a new zone (no seats yet); `Conflict` if the id is taken.
     pub async fn create_zone(&self, id: &ZoneId, name: &str, kind: &str) -> Result<(), DbError> {
-        on_pool!(self, |pool| sqlx::query(
-            "INSERT INTO zones (id, name, kind, position) \
-             VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM zones))",
-        )
-        .bind(&id.0)
-        .bind(name)
-        .bind(kind)
-        .execute(pool)
-        .await
-        .map(drop))
-        .map_err(conflict)
+        let sql = "INSERT INTO zones (id, name, kind, position) \
+                   VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM zones))";
+        execute!(self, sqlx::query(sql).bind(&id.0).bind(name).bind(kind))
+            .map(drop)
+            .map_err(conflict)
     }
 
     pub async fn update_zone(&self, id: &ZoneId, name: &str, kind: &str) -> Result<(), DbError> {
-        on_pool!(self, |pool| sqlx::query(
-            "UPDATE zones SET name = $1, kind = $2 WHERE id = $3"
-        )
-        .bind(name)
-        .bind(kind)
-        .bind(&id.0)
-        .execute(pool)
-        .await
-        .map(drop))?;
+        let sql = "UPDATE zones SET name = $1, kind = $2 WHERE id = $3";
+        execute!(self, sqlx::query(sql).bind(name).bind(kind).bind(&id.0))?;
         Ok(())
     }
 }

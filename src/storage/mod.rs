@@ -98,10 +98,7 @@ pub enum Db {
 
 impl Db {
     pub async fn ping(&self) -> Result<(), DbError> {
-        on_pool!(self, |pool| sqlx::query("SELECT 1")
-            .execute(pool)
-            .await
-            .map(drop))?;
+        dialect::execute!(self, sqlx::query("SELECT 1"))?;
         Ok(())
     }
 

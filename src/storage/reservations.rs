@@ -6,7 +6,7 @@ use pica_actors::{Change, Interval, Reservation, ReservationId, ReservationStatu
 use pica_actors::{SeatNumber, ZoneId};
 use sqlx::Row;
 
-use super::dialect::{Bound, Stamp, both, on_pool};
+use super::dialect::{Bound, Stamp, both, fetch};
 use super::{Db, DbError, ReservationQuery, decode_error, one_row, stale};
 
 /// `SELECT` of a reservation's columns followed by the rest of the statement; a macro so
@@ -78,22 +78,12 @@ impl Db {
         let sql = select_reservations!(
             "WHERE zone_id = $1 AND status IN ('confirmed', 'checked_in') AND ends_at > $2"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(&zone.0)
-                .bind(Bound(now))
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(|r| r.reservation()).collect()
-        })
+        fetch!(self, all reservation, sqlx::query(sql).bind(&zone.0).bind(Bound(now)))
     }
 
     pub async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, DbError> {
         let sql = select_reservations!("WHERE id = $1");
-        Ok(on_pool!(self, |pool| {
-            let row = sqlx::query(sql).bind(id).fetch_optional(pool).await?;
-            row.map(|r| r.reservation()).transpose()?
-        }))
+        Ok(fetch!(self, optional reservation, sqlx::query(sql).bind(id))?)
     }
 
     pub async fn reservations_of(&self, q: &ReservationQuery) -> Result<Vec<Reservation>, DbError> {
@@ -101,28 +91,16 @@ impl Db {
             "WHERE user_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) \
              ORDER BY id DESC LIMIT $4"
         );
-        Ok(on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(q.user_id)
-                .bind(q.status.map(|s| s.as_str()))
-                .bind(q.before)
-                .bind(i64::from(q.limit))
-                .fetch_all(pool)
-                .await?;
-            rows.iter()
-                .map(|r| r.reservation())
-                .collect::<Result<_, _>>()?
-        }))
+        Ok(fetch!(self, all reservation, sqlx::query(sql)
+            .bind(q.user_id)
+            .bind(q.status.map(|s| s.as_str()))
+            .bind(q.before)
+            .bind(i64::from(q.limit)))?)
     }
 
     /// Every reservation, oldest first (audits in tests and benchmarks).
     pub async fn all_reservations(&self) -> Result<Vec<Reservation>, DbError> {
         let sql = select_reservations!("ORDER BY id");
-        Ok(on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| r.reservation())
-                .collect::<Result<_, _>>()?
-        }))
+        Ok(fetch!(self, all reservation, sqlx::query(sql))?)
     }
 }

@@ -6,7 +6,7 @@ use pica_actors::{
 };
 use sqlx::Row;
 
-use super::dialect::{Bound, Stamp, both, on_pool};
+use super::dialect::{Bound, Stamp, both, fetch};
 use super::{Db, DbError, decode_error, one_row, stale};
 
 /// The columns of an entry followed by the rest of the statement (a literal for sqlx).
@@ -119,18 +119,12 @@ impl Db {
         let sql = select_entries!(
             "WHERE zone_id = $1 AND status IN ('waiting', 'offered') ORDER BY created_at, id"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).bind(&zone.0).fetch_all(pool).await?;
-            rows.iter().map(|r| r.entry()).collect()
-        })
+        fetch!(self, all entry, sqlx::query(sql).bind(&zone.0))
     }
 
     pub async fn waitlist_entry(&self, id: WaitlistId) -> Result<Option<WaitlistEntry>, DbError> {
-        Ok(on_pool!(self, |pool| {
-            let sql = select_entries!("WHERE id = $1");
-            let row = sqlx::query(sql).bind(id).fetch_optional(pool).await?;
-            row.map(|r| r.entry()).transpose()?
-        }))
+        let sql = select_entries!("WHERE id = $1");
+        Ok(fetch!(self, optional entry, sqlx::query(sql).bind(id))?)
     }
 
     pub async fn waitlist_of(&self, q: &WaitlistQuery) -> Result<Vec<WaitlistEntry>, DbError> {
@@ -138,15 +132,10 @@ impl Db {
             "WHERE user_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) \
              ORDER BY id DESC LIMIT $4"
         );
-        Ok(on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(q.user_id)
-                .bind(q.status.map(|s| s.as_str()))
-                .bind(q.before)
-                .bind(i64::from(q.limit))
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(|r| r.entry()).collect::<Result<_, _>>()?
-        }))
+        Ok(fetch!(self, all entry, sqlx::query(sql)
+            .bind(q.user_id)
+            .bind(q.status.map(|s| s.as_str()))
+            .bind(q.before)
+            .bind(i64::from(q.limit)))?)
     }
 }
