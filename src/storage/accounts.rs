@@ -1,12 +1,13 @@
-//! Accounts: API keys, refresh tokens, password changes, soft deletion, user listing.
-//! Both backends side by side; SQLite stamps are unix microseconds.
+//! Accounts: users, API keys, refresh tokens, password changes, soft deletion, user
+//! listing.
 
 use chrono::{DateTime, Utc};
 use pica_actors::{Created, IdempotencyTag, UserId};
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Db, DbError, Role};
+use super::dialect::{Dialect, Stamp, both, execute, fetch, on_pool};
+use super::{Db, DbError, NewUser, Role, UserRecord, conflict};
 
 #[derive(Debug, Clone)]
 pub struct ApiKeyRecord {
@@ -55,80 +56,121 @@ pub struct UserSummary {
     pub created_at: DateTime<Utc>,
 }
 
-fn us(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
+/// An API key's columns, with whether it is revoked.
+macro_rules! select_keys {
+    ($rest:literal) => {
+        concat!(
+            "SELECT k.id, k.user_id, k.name, k.prefix, k.created_at, k.last_used_at, \
+             k.expires_at, k.revoked_at IS NOT NULL AS revoked ",
+            $rest
+        )
+    };
 }
 
-fn from_us(v: Option<i64>) -> Option<DateTime<Utc>> {
-    v.and_then(DateTime::from_timestamp_micros)
+trait AccountRow {
+    fn user(&self) -> Result<UserRecord, sqlx::Error>;
+    fn auth_state(&self) -> Result<AuthState, sqlx::Error>;
+    fn user_summary(&self) -> Result<UserSummary, sqlx::Error>;
+    fn api_key(&self) -> Result<ApiKeyRecord, sqlx::Error>;
+    fn key_owner(&self) -> Result<KeyOwner, sqlx::Error>;
+    fn refresh_token(&self) -> Result<RefreshRecord, sqlx::Error>;
 }
 
-fn at_us(v: i64) -> Result<DateTime<Utc>, sqlx::Error> {
-    DateTime::from_timestamp_micros(v)
-        .ok_or_else(|| sqlx::Error::Decode("timestamp out of range".into()))
-}
+both!(row: impl AccountRow {
+    fn user(&self) -> Result<UserRecord, sqlx::Error> {
+        Ok(UserRecord {
+            id: self.try_get("id")?,
+            username: self.try_get("username")?,
+            email: self.try_get("email")?,
+            password_hash: self.try_get("password_hash")?,
+            role: Role::parse(self.try_get("role")?),
+            token_version: self.try_get("token_version")?,
+            created_at: self.try_get::<Stamp, _>("created_at")?.0,
+        })
+    }
 
-fn key_from_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyRecord, sqlx::Error> {
-    Ok(ApiKeyRecord {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        prefix: row.try_get("prefix")?,
-        created_at: at_us(row.try_get("created_at")?)?,
-        last_used_at: from_us(row.try_get("last_used_at")?),
-        expires_at: from_us(row.try_get("expires_at")?),
-        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-    })
-}
+    fn auth_state(&self) -> Result<AuthState, sqlx::Error> {
+        Ok(AuthState {
+            token_version: self.try_get("token_version")?,
+            deleted: self.try_get("deleted")?,
+            username: self.try_get("username")?,
+            role: Role::parse(self.try_get("role")?),
+        })
+    }
 
-fn key_from_pg(row: &sqlx::postgres::PgRow) -> Result<ApiKeyRecord, sqlx::Error> {
-    Ok(ApiKeyRecord {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        prefix: row.try_get("prefix")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked: row
-            .try_get::<Option<DateTime<Utc>>, _>("revoked_at")?
-            .is_some(),
-    })
-}
+    fn user_summary(&self) -> Result<UserSummary, sqlx::Error> {
+        Ok(UserSummary {
+            id: self.try_get("id")?,
+            username: self.try_get("username")?,
+            email: self.try_get("email")?,
+            role: Role::parse(self.try_get("role")?),
+            created_at: self.try_get::<Stamp, _>("created_at")?.0,
+        })
+    }
+
+    fn api_key(&self) -> Result<ApiKeyRecord, sqlx::Error> {
+        Ok(ApiKeyRecord {
+            id: self.try_get("id")?,
+            user_id: self.try_get("user_id")?,
+            name: self.try_get("name")?,
+            prefix: self.try_get("prefix")?,
+            created_at: self.try_get::<Stamp, _>("created_at")?.0,
+            last_used_at: self.try_get::<Option<Stamp>, _>("last_used_at")?.map(|t| t.0),
+            expires_at: self.try_get::<Option<Stamp>, _>("expires_at")?.map(|t| t.0),
+            revoked: self.try_get("revoked")?,
+        })
+    }
+
+    fn key_owner(&self) -> Result<KeyOwner, sqlx::Error> {
+        Ok(KeyOwner {
+            key: self.api_key()?,
+            username: self.try_get("username")?,
+            role: Role::parse(self.try_get("role")?),
+            user_deleted: self.try_get("user_deleted")?,
+        })
+    }
+
+    fn refresh_token(&self) -> Result<RefreshRecord, sqlx::Error> {
+        Ok(RefreshRecord {
+            id: self.try_get("id")?,
+            user_id: self.try_get("user_id")?,
+            expires_at: self.try_get::<Stamp, _>("expires_at")?.0,
+            revoked: self.try_get("revoked")?,
+        })
+    }
+});
 
 impl Db {
+    /// `Conflict` if the name is taken.
+    pub async fn create_user(&self, user: NewUser<'_>) -> Result<UserId, DbError> {
+        on_pool!(self, |pool| sqlx::query_scalar(
+            "INSERT INTO users (username, email, password_hash, role, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(user.username)
+        .bind(user.email)
+        .bind(user.password_hash)
+        .bind(user.role.as_str())
+        .bind(Stamp(user.created_at))
+        .fetch_one(pool)
+        .await)
+        .map_err(conflict)
+    }
+
+    pub async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>, DbError> {
+        let sql = "SELECT * FROM users WHERE username = $1 AND deleted_at IS NULL";
+        Ok(fetch!(self, optional user, sqlx::query(sql).bind(username))?)
+    }
+
+    pub async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, DbError> {
+        let sql = "SELECT * FROM users WHERE id = $1 AND deleted_at IS NULL";
+        Ok(fetch!(self, optional user, sqlx::query(sql).bind(id))?)
+    }
+
     pub async fn auth_state(&self, user: UserId) -> Result<Option<AuthState>, DbError> {
-        let state = match self {
-            Db::Sqlite(pool) => sqlx::query(
-                "SELECT token_version, deleted_at IS NOT NULL AS deleted, username, role FROM users WHERE id = ?",
-            )
-            .bind(user)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| -> Result<AuthState, sqlx::Error> {
-                Ok(AuthState {
-                    token_version: r.try_get("token_version")?,
-                    deleted: r.try_get("deleted")?,
-                    username: r.try_get("username")?,
-                    role: Role::parse(r.try_get("role")?),
-                })
-            }),
-            Db::Postgres(pool) => sqlx::query(
-                "SELECT token_version, deleted_at IS NOT NULL AS deleted, username, role FROM users WHERE id = $1",
-            )
-            .bind(user)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| -> Result<AuthState, sqlx::Error> {
-                Ok(AuthState {
-                    token_version: r.try_get("token_version")?,
-                    deleted: r.try_get("deleted")?,
-                    username: r.try_get("username")?,
-                    role: Role::parse(r.try_get("role")?),
-                })
-            }),
-        };
-        Ok(state.transpose()?)
+        let sql = "SELECT token_version, deleted_at IS NOT NULL AS deleted, username, role \
+                   FROM users WHERE id = $1";
+        Ok(fetch!(self, optional auth_state, sqlx::query(sql).bind(user))?)
     }
 
     /// Stores a new key, and `idempotency` (if any) in the same transaction.
@@ -142,129 +184,48 @@ impl Db {
             .map(|tag| (tag, Created::ApiKey(key.id)))
             .into_iter()
             .collect();
-        match self {
-            Db::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, expires_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(key.id)
-                .bind(key.user_id)
-                .bind(&key.name)
-                .bind(&key.prefix)
-                .bind(hash)
-                .bind(us(key.created_at))
-                .bind(key.expires_at.map(us))
-                .execute(&mut *tx)
-                .await?;
-                super::idempotency::insert_sqlite(&mut tx, &records, key.created_at).await?;
-                tx.commit().await?;
-            }
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(key.id)
-                .bind(key.user_id)
-                .bind(&key.name)
-                .bind(&key.prefix)
-                .bind(hash)
-                .bind(key.created_at)
-                .bind(key.expires_at)
-                .execute(&mut *tx)
-                .await?;
-                super::idempotency::insert_postgres(&mut tx, &records, key.created_at).await?;
-                tx.commit().await?;
-            }
-        }
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(key.id)
+            .bind(key.user_id)
+            .bind(&key.name)
+            .bind(&key.prefix)
+            .bind(hash)
+            .bind(Stamp(key.created_at))
+            .bind(key.expires_at.map(Stamp))
+            .execute(&mut *tx)
+            .await?;
+            tx.insert_idempotency_keys(&records, key.created_at).await?;
+            tx.commit().await?
+        });
         Ok(())
     }
 
     /// The user's key `id`, revoked or not.
     pub async fn api_key(&self, user: UserId, id: Uuid) -> Result<Option<ApiKeyRecord>, DbError> {
-        Ok(match self {
-            Db::Sqlite(pool) => sqlx::query("SELECT * FROM api_keys WHERE id = ? AND user_id = ?")
-                .bind(id)
-                .bind(user)
-                .fetch_optional(pool)
-                .await?
-                .as_ref()
-                .map(key_from_sqlite)
-                .transpose()?,
-            Db::Postgres(pool) => {
-                sqlx::query("SELECT * FROM api_keys WHERE id = $1 AND user_id = $2")
-                    .bind(id)
-                    .bind(user)
-                    .fetch_optional(pool)
-                    .await?
-                    .as_ref()
-                    .map(key_from_pg)
-                    .transpose()?
-            }
-        })
+        let sql = select_keys!("FROM api_keys k WHERE k.id = $1 AND k.user_id = $2");
+        Ok(fetch!(self, optional api_key, sqlx::query(sql).bind(id).bind(user))?)
     }
 
     pub async fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<KeyOwner>, DbError> {
-        let owner = match self {
-            Db::Sqlite(pool) => sqlx::query(
-                "SELECT k.*, u.username, u.role, u.deleted_at IS NOT NULL AS user_deleted \
-                 FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
-            )
-            .bind(hash)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| -> Result<KeyOwner, sqlx::Error> {
-                Ok(KeyOwner {
-                    key: key_from_sqlite(&r)?,
-                    username: r.try_get("username")?,
-                    role: Role::parse(r.try_get("role")?),
-                    user_deleted: r.try_get("user_deleted")?,
-                })
-            }),
-            Db::Postgres(pool) => sqlx::query(
-                "SELECT k.*, u.username, u.role, u.deleted_at IS NOT NULL AS user_deleted \
-                 FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1",
-            )
-            .bind(hash)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| -> Result<KeyOwner, sqlx::Error> {
-                Ok(KeyOwner {
-                    key: key_from_pg(&r)?,
-                    username: r.try_get("username")?,
-                    role: Role::parse(r.try_get("role")?),
-                    user_deleted: r.try_get("user_deleted")?,
-                })
-            }),
-        };
-        Ok(owner.transpose()?)
+        let sql = select_keys!(
+            ", u.username, u.role, u.deleted_at IS NOT NULL AS user_deleted \
+             FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1"
+        );
+        Ok(fetch!(self, optional key_owner, sqlx::query(sql).bind(hash))?)
     }
 
     /// The user's keys that are not revoked, newest first.
     pub async fn api_keys_of(&self, user: UserId) -> Result<Vec<ApiKeyRecord>, DbError> {
-        Ok(match self {
-            Db::Sqlite(pool) => sqlx::query(
-                "SELECT * FROM api_keys WHERE user_id = ? AND revoked_at IS NULL ORDER BY id DESC LIMIT 100",
-            )
-            .bind(user)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(key_from_sqlite)
-            .collect::<Result<_, _>>()?,
-            Db::Postgres(pool) => sqlx::query(
-                "SELECT * FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id DESC LIMIT 100",
-            )
-            .bind(user)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(key_from_pg)
-            .collect::<Result<_, _>>()?,
-        })
+        let sql = select_keys!(
+            "FROM api_keys k WHERE k.user_id = $1 AND k.revoked_at IS NULL \
+             ORDER BY k.id DESC LIMIT 100"
+        );
+        Ok(fetch!(self, all api_key, sqlx::query(sql).bind(user))?)
     }
 
     /// Revokes the user's key; `None` if it is not theirs or already revoked, else the
@@ -275,49 +236,22 @@ impl Db {
         id: Uuid,
         at: DateTime<Utc>,
     ) -> Result<Option<Vec<u8>>, DbError> {
-        Ok(match self {
-            Db::Sqlite(pool) => sqlx::query_scalar(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL \
-                 RETURNING key_hash",
-            )
-            .bind(us(at))
-            .bind(id)
-            .bind(user)
-            .fetch_optional(pool)
-            .await?,
-            Db::Postgres(pool) => sqlx::query_scalar(
-                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL \
-                 RETURNING key_hash",
-            )
-            .bind(at)
-            .bind(id)
-            .bind(user)
-            .fetch_optional(pool)
-            .await?,
-        })
+        Ok(on_pool!(self, |pool| sqlx::query_scalar(
+            "UPDATE api_keys SET revoked_at = $1 \
+             WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING key_hash",
+        )
+        .bind(Stamp(at))
+        .bind(id)
+        .bind(user)
+        .fetch_optional(pool)
+        .await?))
     }
 
     /// Records when keys were last used (flushed in batches, not per request).
     pub async fn touch_api_keys(&self, used: &[(Uuid, DateTime<Utc>)]) -> Result<(), DbError> {
         for (id, at) in used {
-            match self {
-                Db::Sqlite(pool) => {
-                    sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
-                        .bind(us(*at))
-                        .bind(id)
-                        .execute(pool)
-                        .await
-                        .map(drop)?
-                }
-                Db::Postgres(pool) => {
-                    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
-                        .bind(*at)
-                        .bind(id)
-                        .execute(pool)
-                        .await
-                        .map(drop)?
-                }
-            }
+            let sql = "UPDATE api_keys SET last_used_at = $1 WHERE id = $2";
+            execute!(self, sqlx::query(sql).bind(Stamp(*at)).bind(id))?;
         }
         Ok(())
     }
@@ -328,30 +262,17 @@ impl Db {
         hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
-        match self {
-            Db::Sqlite(pool) => sqlx::query(
-                "INSERT INTO refresh_tokens (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(record.id)
-            .bind(record.user_id)
-            .bind(hash)
-            .bind(us(now))
-            .bind(us(record.expires_at))
-            .execute(pool)
-            .await
-            .map(drop)?,
-            Db::Postgres(pool) => sqlx::query(
-                "INSERT INTO refresh_tokens (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(record.id)
-            .bind(record.user_id)
-            .bind(hash)
-            .bind(now)
-            .bind(record.expires_at)
-            .execute(pool)
-            .await
-            .map(drop)?,
-        }
+        let sql = "INSERT INTO refresh_tokens (id, user_id, token_hash, created_at, expires_at) \
+                   VALUES ($1, $2, $3, $4, $5)";
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(record.id)
+                .bind(record.user_id)
+                .bind(hash)
+                .bind(Stamp(now))
+                .bind(Stamp(record.expires_at))
+        )?;
         Ok(())
     }
 
@@ -359,58 +280,16 @@ impl Db {
         &self,
         hash: &[u8],
     ) -> Result<Option<RefreshRecord>, DbError> {
-        let record = match self {
-            Db::Sqlite(pool) => sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
-                .bind(hash)
-                .fetch_optional(pool)
-                .await?
-                .map(|r| -> Result<RefreshRecord, sqlx::Error> {
-                    Ok(RefreshRecord {
-                        id: r.try_get("id")?,
-                        user_id: r.try_get("user_id")?,
-                        expires_at: at_us(r.try_get("expires_at")?)?,
-                        revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-                    })
-                }),
-            Db::Postgres(pool) => sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
-                .bind(hash)
-                .fetch_optional(pool)
-                .await?
-                .map(|r| -> Result<RefreshRecord, sqlx::Error> {
-                    Ok(RefreshRecord {
-                        id: r.try_get("id")?,
-                        user_id: r.try_get("user_id")?,
-                        expires_at: r.try_get("expires_at")?,
-                        revoked: r
-                            .try_get::<Option<DateTime<Utc>>, _>("revoked_at")?
-                            .is_some(),
-                    })
-                }),
-        };
-        Ok(record.transpose()?)
+        let sql = "SELECT id, user_id, expires_at, revoked_at IS NOT NULL AS revoked \
+                   FROM refresh_tokens WHERE token_hash = $1";
+        Ok(fetch!(self, optional refresh_token, sqlx::query(sql).bind(hash))?)
     }
 
     /// Revokes one refresh token if it is still live; returns whether this call did it
     /// (so concurrent use of one token lets exactly one caller rotate it).
     pub async fn revoke_refresh_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, DbError> {
-        let done = match self {
-            Db::Sqlite(pool) => sqlx::query(
-                "UPDATE refresh_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            )
-            .bind(us(at))
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-            Db::Postgres(pool) => sqlx::query(
-                "UPDATE refresh_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-            )
-            .bind(at)
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-        };
+        let sql = "UPDATE refresh_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+        let done = execute!(self, sqlx::query(sql).bind(Stamp(at)).bind(id))?;
         Ok(done == 1)
     }
 
@@ -424,80 +303,38 @@ impl Db {
         delete: bool,
         at: DateTime<Utc>,
     ) -> Result<(), DbError> {
-        match self {
-            Db::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(
-                    "UPDATE users SET token_version = token_version + 1, \
-                     password_hash = COALESCE(?, password_hash), \
-                     deleted_at = CASE WHEN ? THEN ? ELSE deleted_at END WHERE id = ?",
-                )
-                .bind(new_password_hash)
-                .bind(delete)
-                .bind(us(at))
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
-                    .bind(us(at))
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE users SET token_version = token_version + 1, \
+                 password_hash = COALESCE($1, password_hash), \
+                 deleted_at = CASE WHEN $2 THEN $3 ELSE deleted_at END WHERE id = $4",
+            )
+            .bind(new_password_hash)
+            .bind(delete)
+            .bind(Stamp(at))
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+            let revoke = [
+                "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                "UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            ];
+            for sql in &revoke[..if delete { 2 } else { 1 }] {
+                sqlx::query(*sql)
+                    .bind(Stamp(at))
                     .bind(user)
                     .execute(&mut *tx)
                     .await?;
-                if delete {
-                    sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
-                        .bind(us(at))
-                        .bind(user)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
             }
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(
-                    "UPDATE users SET token_version = token_version + 1, \
-                     password_hash = COALESCE($1, password_hash), \
-                     deleted_at = CASE WHEN $2 THEN $3 ELSE deleted_at END WHERE id = $4",
-                )
-                .bind(new_password_hash)
-                .bind(delete)
-                .bind(at)
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                    .bind(at)
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?;
-                if delete {
-                    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                        .bind(at)
-                        .bind(user)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-            }
-        }
+            tx.commit().await?
+        });
         Ok(())
     }
 
     pub async fn set_role(&self, user: UserId, role: Role) -> Result<(), DbError> {
-        match self {
-            Db::Sqlite(pool) => sqlx::query("UPDATE users SET role = ? WHERE id = ?")
-                .bind(role.as_str())
-                .bind(user)
-                .execute(pool)
-                .await
-                .map(drop)?,
-            Db::Postgres(pool) => sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-                .bind(role.as_str())
-                .bind(user)
-                .execute(pool)
-                .await
-                .map(drop)?,
-        }
+        let sql = "UPDATE users SET role = $1 WHERE id = $2";
+        execute!(self, sqlx::query(sql).bind(role.as_str()).bind(user))?;
         Ok(())
     }
 
@@ -507,47 +344,9 @@ impl Db {
         after: Option<UserId>,
         limit: u32,
     ) -> Result<Vec<UserSummary>, DbError> {
-        let after = after.unwrap_or(0);
-        let limit = i64::from(limit);
-        Ok(match self {
-            Db::Sqlite(pool) => sqlx::query(
-                "SELECT id, username, email, role, created_at FROM users \
-                 WHERE deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
-            )
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|r| -> Result<UserSummary, sqlx::Error> {
-                Ok(UserSummary {
-                    id: r.try_get("id")?,
-                    username: r.try_get("username")?,
-                    email: r.try_get("email")?,
-                    role: Role::parse(r.try_get("role")?),
-                    created_at: at_us(r.try_get("created_at")?)?,
-                })
-            })
-            .collect::<Result<_, _>>()?,
-            Db::Postgres(pool) => sqlx::query(
-                "SELECT id, username, email, role, created_at FROM users \
-                 WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2",
-            )
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|r| -> Result<UserSummary, sqlx::Error> {
-                Ok(UserSummary {
-                    id: r.try_get("id")?,
-                    username: r.try_get("username")?,
-                    email: r.try_get("email")?,
-                    role: Role::parse(r.try_get("role")?),
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        })
+        let sql = "SELECT id, username, email, role, created_at FROM users \
+                   WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2";
+        let (after, limit) = (after.unwrap_or(0), i64::from(limit));
+        Ok(fetch!(self, all user_summary, sqlx::query(sql).bind(after).bind(limit))?)
     }
 }

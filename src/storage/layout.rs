@@ -1,118 +1,82 @@
-//! Admin changes to the space's layout: zones (written by the edge, then the engine
-//! starts their actor) and seats (written through the zone actor's unit of work).
+//! The space's layout: zones (written by the edge, then the engine starts their actor)
+//! and seats (written through the zone actor's unit of work), read back whole when the
+//! engine starts.
 
-use pica_actors::{Change, ZoneId};
-use sqlx::{Postgres, Sqlite, Transaction};
+use pica_actors::{Change, SeatLayout, SeatNumber, SeatService, ZoneId, ZoneLayout};
 
-use super::{Db, DbError};
+use super::dialect::{both, execute, on_pool};
+use super::{Db, DbError, conflict, decode_error};
 
-pub(super) async fn apply_sqlite(
-    tx: &mut Transaction<'_, Sqlite>,
-    change: &Change,
-) -> Result<(), sqlx::Error> {
-    match change {
-        Change::AddSeat { zone, seat } => {
-            sqlx::query(
-                "INSERT INTO seats (number, zone_id, status, position) \
-                 VALUES (?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM seats WHERE zone_id = ?))",
+pub(super) trait LayoutWrites {
+    async fn apply_layout_change(&mut self, change: &Change) -> Result<(), sqlx::Error>;
+}
+
+both!(connection: impl LayoutWrites {
+    async fn apply_layout_change(&mut self, change: &Change) -> Result<(), sqlx::Error> {
+        let query = match change {
+            Change::AddSeat { zone, seat } => sqlx::query(
+                "INSERT INTO seats (number, zone_id, status, position) VALUES ($1, $2, $3, \
+                 (SELECT COALESCE(MAX(position), 0) + 1 FROM seats WHERE zone_id = $2))",
             )
             .bind(&seat.number.0)
             .bind(&zone.0)
-            .bind(seat.service.as_str())
-            .bind(&zone.0)
-            .execute(&mut **tx)
-            .await?;
-        }
-        Change::SetSeatService { seat, service } => {
-            sqlx::query("UPDATE seats SET status = ? WHERE number = ?")
-                .bind(service.as_str())
-                .bind(&seat.0)
-                .execute(&mut **tx)
-                .await?;
-        }
-        _ => unreachable!("only layout changes are routed here"),
+            .bind(seat.service.as_str()),
+            Change::SetSeatService { seat, service } => {
+                sqlx::query("UPDATE seats SET status = $1 WHERE number = $2")
+                    .bind(service.as_str())
+                    .bind(&seat.0)
+            }
+            _ => unreachable!("not a layout change: {change:?}"),
+        };
+        query.execute(&mut *self).await.map(drop)
     }
-    Ok(())
-}
+});
 
-pub(super) async fn apply_postgres(
-    tx: &mut Transaction<'_, Postgres>,
-    change: &Change,
-) -> Result<(), sqlx::Error> {
-    match change {
-        Change::AddSeat { zone, seat } => {
-            sqlx::query(
-                "INSERT INTO seats (number, zone_id, status, position) \
-                 VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM seats WHERE zone_id = $2))",
-            )
-            .bind(&seat.number.0)
-            .bind(&zone.0)
-            .bind(seat.service.as_str())
-            .execute(&mut **tx)
-            .await?;
-        }
-        Change::SetSeatService { seat, service } => {
-            sqlx::query("UPDATE seats SET status = $1 WHERE number = $2")
-                .bind(service.as_str())
-                .bind(&seat.0)
-                .execute(&mut **tx)
-                .await?;
-        }
-        _ => unreachable!("only layout changes are routed here"),
-    }
-    Ok(())
-}
+type Triple = (String, String, String);
 
 impl Db {
+    /// Every zone with its seats, both in display order.
+    pub(super) async fn layout(&self) -> Result<Vec<ZoneLayout>, sqlx::Error> {
+        let zones = "SELECT id, name, kind FROM zones ORDER BY position, id";
+        let seats = "SELECT number, zone_id, status FROM seats ORDER BY position, number";
+        let (zones, seats): (Vec<Triple>, Vec<Triple>) = on_pool!(self, |pool| (
+            sqlx::query_as(zones).fetch_all(pool).await?,
+            sqlx::query_as(seats).fetch_all(pool).await?,
+        ));
+        let mut layout: Vec<ZoneLayout> = zones
+            .into_iter()
+            .map(|(id, name, kind)| ZoneLayout {
+                id: ZoneId(id),
+                name,
+                kind,
+                seats: Vec::new(),
+            })
+            .collect();
+        for (number, zone, status) in seats {
+            let service = SeatService::parse(&status)
+                .ok_or_else(|| decode_error(format!("seat status {status}")))?;
+            if let Some(z) = layout.iter_mut().find(|z| z.id.0 == zone) {
+                z.seats.push(SeatLayout {
+                    number: SeatNumber(number),
+                    service,
+                });
+            }
+        }
+        Ok(layout)
+    }
+
     /// Stores a new zone (no seats yet); `Conflict` if the id is taken.
     pub async fn create_zone(&self, id: &ZoneId, name: &str, kind: &str) -> Result<(), DbError> {
-        let result = match self {
-            Db::Sqlite(pool) => sqlx::query(
-                "INSERT INTO zones (id, name, kind, position) \
-                 VALUES (?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM zones))",
-            )
-            .bind(&id.0)
-            .bind(name)
-            .bind(kind)
-            .execute(pool)
-            .await
-            .map(drop),
-            Db::Postgres(pool) => sqlx::query(
-                "INSERT INTO zones (id, name, kind, position) \
-                 VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM zones))",
-            )
-            .bind(&id.0)
-            .bind(name)
-            .bind(kind)
-            .execute(pool)
-            .await
-            .map(drop),
-        };
-        result.map_err(|e| match e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => DbError::Conflict,
-            other => DbError::Sqlx(other),
-        })
+        let sql = "INSERT INTO zones (id, name, kind, position) \
+                   VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM zones))";
+        execute!(self, sqlx::query(sql).bind(&id.0).bind(name).bind(kind))
+            .map(drop)
+            .map_err(conflict)
     }
 
     pub async fn update_zone(&self, id: &ZoneId, name: &str, kind: &str) -> Result<(), DbError> {
-        match self {
-            Db::Sqlite(pool) => sqlx::query("UPDATE zones SET name = ?, kind = ? WHERE id = ?")
-                .bind(name)
-                .bind(kind)
-                .bind(&id.0)
-                .execute(pool)
-                .await
-                .map(drop)?,
-            Db::Postgres(pool) => {
-                sqlx::query("UPDATE zones SET name = $1, kind = $2 WHERE id = $3")
-                    .bind(name)
-                    .bind(kind)
-                    .bind(&id.0)
-                    .execute(pool)
-                    .await
-                    .map(drop)?
-            }
-        }
+        let sql = "UPDATE zones SET name = $1, kind = $2 WHERE id = $3";
+        execute!(self, sqlx::query(sql).bind(name).bind(kind).bind(&id.0))?;
         Ok(())
     }
 }

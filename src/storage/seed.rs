@@ -1,6 +1,30 @@
 //! The demo space a fresh database starts with: three zones and a
 //! small catalog of real, well-known books.
 
+use super::dialect::{Dialect, on_pool};
+use super::{Db, DbError};
+
+impl Db {
+    /// Seeds the demo layout and book catalog if the database has no zones yet.
+    /// Returns whether it seeded.
+    pub async fn seed_if_empty(&self) -> Result<bool, DbError> {
+        let script = sqlx::AssertSqlSafe(demo_sql());
+        Ok(on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            tx.lock_for_seeding().await?;
+            let zones: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM zones")
+                .fetch_one(&mut *tx)
+                .await?;
+            if zones > 0 {
+                return Ok(false);
+            }
+            sqlx::raw_sql(script).execute(&mut *tx).await?;
+            tx.commit().await?;
+            true
+        }))
+    }
+}
+
 pub struct DemoZone {
     pub id: &'static str,
     pub name: &'static str,

@@ -1,0 +1,443 @@
+//! What SQLite and PostgreSQL do differently, and nothing else: connecting and
+//! migrating, how times are stored, the unit of work's multi-row statements and the
+//! seed lock. Every other query in `storage` is written once, with `$N` placeholders
+//! (sqlx binds `$N` by number on SQLite too), inside [`on_pool!`] or [`both!`], which
+//! compile it once per backend.
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pica_actors::{Change, Reservation};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Database, Decode, Encode, PgConnection, Postgres, Sqlite, SqliteConnection, Type};
+
+use super::idempotency::{Record, id_columns};
+use super::{Db, DbError, stale};
+
+/// Evaluates `$body` with `$pool` bound to the pool of `$db`'s backend. The body is
+/// compiled once per backend, so the queries in it are written once for both.
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::storage::Db::Sqlite($pool) => $body,
+            $crate::storage::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(super) use on_pool;
+
+/// Runs `$query` on `$db`'s pool and decodes the rows with their method `$decode`:
+/// all of them (`all`) or the first, if any (`optional`).
+macro_rules! fetch {
+    ($db:expr, all $decode:ident, $query:expr) => {
+        $crate::storage::dialect::on_pool!($db, |pool| {
+            let rows = $query.fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| r.$decode())
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })
+    };
+    ($db:expr, optional $decode:ident, $query:expr) => {
+        $crate::storage::dialect::on_pool!($db, |pool| {
+            $query
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.$decode())
+                .transpose()
+        })
+    };
+}
+pub(super) use fetch;
+
+/// Runs `$query` on `$db`'s pool; the number of rows it changed.
+macro_rules! execute {
+    ($db:expr, $query:expr) => {
+        $crate::storage::dialect::on_pool!($db, |pool| {
+            $query.execute(pool).await.map(|done| done.rows_affected())
+        })
+    };
+}
+pub(super) use execute;
+
+/// Implements a trait for both backends' connections (`connection`) or rows (`row`)
+/// from one body, in which `self` is the one backend's connection or row.
+macro_rules! both {
+    (connection: impl $name:ident { $($body:tt)* }) => {
+        impl $name for sqlx::SqliteConnection { $($body)* }
+        impl $name for sqlx::PgConnection { $($body)* }
+    };
+    (row: impl $name:ident { $($body:tt)* }) => {
+        impl $name for sqlx::sqlite::SqliteRow { $($body)* }
+        impl $name for sqlx::postgres::PgRow { $($body)* }
+    };
+}
+pub(super) use both;
+
+impl Db {
+    /// Connects to `url` (`sqlite://file.db` or `postgres://...`).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+        Self::connect_with_timeout(url, max_connections, Duration::from_secs(5)).await
+    }
+
+    /// Like [`Db::connect`]; `acquire_timeout` is how long a request waits for a free
+    /// connection before it is answered 503.
+    pub async fn connect_with_timeout(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Db, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(acquire_timeout)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            // WAL lets readers run beside the unit of work's writer; FULL makes every
+            // acknowledged commit durable (fsync per group commit, not per request).
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(acquire_timeout)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+}
+
+/// A stamp (created, updated, expiry, revocation): unix microseconds in an SQLite
+/// INTEGER, a `timestamptz` in PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stamp(pub DateTime<Utc>);
+
+/// A bound of a reservation's or waitlist entry's interval: unix seconds in an SQLite
+/// INTEGER (the overlap trigger compares them), a `timestamptz` in PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bound(pub DateTime<Utc>);
+
+macro_rules! time_column {
+    ($name:ident, $to_int:expr, $from_int:expr) => {
+        impl Type<Sqlite> for $name {
+            fn type_info() -> <Sqlite as Database>::TypeInfo {
+                <i64 as Type<Sqlite>>::type_info()
+            }
+            fn compatible(ty: &<Sqlite as Database>::TypeInfo) -> bool {
+                <i64 as Type<Sqlite>>::compatible(ty)
+            }
+        }
+        impl Encode<'_, Sqlite> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <Sqlite as Database>::ArgumentBuffer,
+            ) -> Result<IsNull, BoxDynError> {
+                Encode::<Sqlite>::encode($to_int(&self.0), buf)
+            }
+        }
+        impl<'r> Decode<'r, Sqlite> for $name {
+            fn decode(value: <Sqlite as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                let n = <i64 as Decode<Sqlite>>::decode(value)?;
+                Ok($name($from_int(n).ok_or("timestamp out of range")?))
+            }
+        }
+        impl Type<Postgres> for $name {
+            fn type_info() -> <Postgres as Database>::TypeInfo {
+                <DateTime<Utc> as Type<Postgres>>::type_info()
+            }
+        }
+        impl Encode<'_, Postgres> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <Postgres as Database>::ArgumentBuffer,
+            ) -> Result<IsNull, BoxDynError> {
+                Encode::<Postgres>::encode_by_ref(&self.0, buf)
+            }
+        }
+        impl<'r> Decode<'r, Postgres> for $name {
+            fn decode(value: <Postgres as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                <DateTime<Utc> as Decode<Postgres>>::decode(value).map($name)
+            }
+        }
+    };
+}
+
+time_column! { Stamp, DateTime::timestamp_micros, DateTime::from_timestamp_micros }
+time_column! { Bound, DateTime::timestamp, |s| DateTime::from_timestamp(s, 0) }
+
+/// The statements whose shape differs between the backends, run on a connection inside
+/// the transaction of a unit of work (or of a seed).
+pub(super) trait Dialect {
+    /// Inserts reservations, as few statements as the backend allows.
+    async fn insert_reservations(&mut self, creates: &[&Reservation]) -> Result<(), sqlx::Error>;
+    /// Compare-and-sets reservation statuses (a run without repeated ids); a row not in
+    /// its expected status fails the run, and the unit of work then retries each intent
+    /// alone, which names the culprit.
+    async fn set_reservation_statuses(&mut self, updates: &[Change]) -> Result<(), sqlx::Error>;
+    /// Inserts idempotency records, stamped `now`, last in their transaction (after the
+    /// rows they point to). A key already taken violates the primary key and fails the
+    /// transaction: a request racing another with the same key on another server
+    /// creates nothing.
+    async fn insert_idempotency_keys(
+        &mut self,
+        records: &[Record<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+    /// Keeps another server from seeding the same empty database at the same time.
+    async fn lock_for_seeding(&mut self) -> Result<(), sqlx::Error>;
+}
+
+// ---------------------------------------------------------------- SQLite
+
+/// Row counts of SQLite's multi-row statements. Each statement is a round trip to the
+/// connection's worker thread, so a run of changes goes out in pieces of at most the
+/// largest count, each as one statement of the smallest size that holds it, padded with
+/// NULL rows the statement skips: five statements, each prepared once per connection,
+/// serve every batch size.
+const ROW_CLASSES: [usize; 5] = [1, 4, 16, 64, 256];
+
+/// `changes` in pieces, each with the index of its row class.
+fn pieces<T>(changes: &[T]) -> impl Iterator<Item = (usize, &[T])> {
+    changes
+        .chunks(ROW_CLASSES[ROW_CLASSES.len() - 1])
+        .map(|piece| {
+            let class = ROW_CLASSES
+                .iter()
+                .position(|&rows| rows >= piece.len())
+                .unwrap_or(ROW_CLASSES.len() - 1);
+            (class, piece)
+        })
+}
+
+/// One statement per row class: `head`, that many `row`s separated by commas, `tail`.
+fn multi_row_statements(head: &str, row: &str, tail: &str) -> Vec<String> {
+    let rows = |n| vec![row; n].join(", ");
+    ROW_CLASSES
+        .iter()
+        .map(|&n| format!("{head}{}{tail}", rows(n)))
+        .collect()
+}
+
+static INSERT_RESERVATIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    multi_row_statements(
+        "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
+         status, created_at, updated_at) \
+         SELECT column1, column2, column3, column4, column5, column6, column7, column8, \
+         column9 FROM (VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ") WHERE column1 IS NOT NULL",
+    )
+});
+
+static SET_RESERVATION_STATUSES: LazyLock<Vec<String>> = LazyLock::new(|| {
+    multi_row_statements(
+        "UPDATE reservations SET status = v.column3, updated_at = v.column4 FROM (VALUES ",
+        "(?, ?, ?, ?)",
+        ") AS v WHERE reservations.id = v.column1 AND reservations.status = v.column2",
+    )
+});
+
+impl Dialect for SqliteConnection {
+    async fn insert_reservations(&mut self, creates: &[&Reservation]) -> Result<(), sqlx::Error> {
+        for (class, piece) in pieces(creates) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(INSERT_RESERVATIONS[class].as_str()));
+            for r in piece {
+                query = query
+                    .bind(r.id)
+                    .bind(r.user_id)
+                    .bind(r.seat.0.as_str())
+                    .bind(r.zone.0.as_str())
+                    .bind(Bound(r.interval.start))
+                    .bind(Bound(r.interval.end))
+                    .bind(r.status.as_str())
+                    .bind(Stamp(r.created_at))
+                    .bind(Stamp(r.created_at));
+            }
+            for _ in 0..(ROW_CLASSES[class] - piece.len()) * 9 {
+                query = query.bind(None::<i64>);
+            }
+            query.execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+
+    async fn set_reservation_statuses(&mut self, updates: &[Change]) -> Result<(), sqlx::Error> {
+        for (class, piece) in pieces(updates) {
+            let sql = SET_RESERVATION_STATUSES[class].as_str();
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut first = None;
+            for change in piece {
+                if let Change::SetReservationStatus { id, from, to, at } = change {
+                    first.get_or_insert(*id);
+                    query = query
+                        .bind(*id)
+                        .bind(from.as_str())
+                        .bind(to.as_str())
+                        .bind(Stamp(*at));
+                }
+            }
+            for _ in 0..(ROW_CLASSES[class] - piece.len()) * 4 {
+                query = query.bind(None::<i64>);
+            }
+            let done = query.execute(&mut *self).await?;
+            if done.rows_affected() != piece.len() as u64 {
+                return Err(stale(first.unwrap_or_default()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_idempotency_keys(
+        &mut self,
+        records: &[Record<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        for (tag, created) in records {
+            let [reservation, book, entry, key] = id_columns(*created);
+            sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, scope, key, fingerprint, reservation_id, \
+                 book_reservation_id, waitlist_entry_id, api_key_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(tag.user_id)
+            .bind(&tag.scope)
+            .bind(&tag.key)
+            .bind(&tag.fingerprint)
+            .bind(reservation)
+            .bind(book)
+            .bind(entry)
+            .bind(key)
+            .bind(Stamp(now))
+            .execute(&mut *self)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Nothing to lock: SQLite has one writer at a time.
+    async fn lock_for_seeding(&mut self) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+/// One column of an `UNNEST` insert.
+fn column<'a, R, T>(rows: &'a [R], value: impl Fn(&'a R) -> T) -> Vec<T> {
+    rows.iter().map(value).collect()
+}
+
+impl Dialect for PgConnection {
+    /// One statement, the rows bound as arrays: its text never varies, so it is
+    /// prepared once per connection.
+    async fn insert_reservations(&mut self, creates: &[&Reservation]) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
+             status, created_at, updated_at) \
+             SELECT id, user_id, seat, zone, s, e, status, c, c FROM UNNEST(\
+             $1::uuid[], $2::int8[], $3::text[], $4::text[], $5::timestamptz[], \
+             $6::timestamptz[], $7::text[], $8::timestamptz[]) \
+             AS t(id, user_id, seat, zone, s, e, status, c)",
+        )
+        .bind(column(creates, |r| r.id))
+        .bind(column(creates, |r| r.user_id))
+        .bind(column(creates, |r| r.seat.0.as_str()))
+        .bind(column(creates, |r| r.zone.0.as_str()))
+        .bind(column(creates, |r| r.interval.start))
+        .bind(column(creates, |r| r.interval.end))
+        .bind(column(creates, |r| r.status.as_str()))
+        .bind(column(creates, |r| r.created_at))
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    /// One primary-key update per row. A single `UPDATE … FROM UNNEST(…)` was tried:
+    /// with a generic plan the planner cannot see the array's length and may join
+    /// against the whole table, which made cancels slower as the table grew.
+    async fn set_reservation_statuses(&mut self, updates: &[Change]) -> Result<(), sqlx::Error> {
+        for change in updates {
+            if let Change::SetReservationStatus { id, from, to, at } = change {
+                let done = sqlx::query(
+                    "UPDATE reservations SET status = $1, updated_at = $2 \
+                     WHERE id = $3 AND status = $4",
+                )
+                .bind(to.as_str())
+                .bind(*at)
+                .bind(id)
+                .bind(from.as_str())
+                .execute(&mut *self)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(stale(*id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// All records in one statement.
+    async fn insert_idempotency_keys(
+        &mut self,
+        records: &[Record<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let ids = |i: usize| column(records, move |(_, created)| id_columns(*created)[i]);
+        sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, scope, key, fingerprint, reservation_id, \
+             book_reservation_id, waitlist_entry_id, api_key_id, created_at) \
+             SELECT u, s, k, f, r, b, w, a, $9 FROM UNNEST($1::int8[], $2::text[], $3::text[], \
+             $4::text[], $5::uuid[], $6::uuid[], $7::uuid[], $8::uuid[]) \
+             AS t(u, s, k, f, r, b, w, a)",
+        )
+        .bind(column(records, |(tag, _)| tag.user_id))
+        .bind(column(records, |(tag, _)| tag.scope.as_str()))
+        .bind(column(records, |(tag, _)| tag.key.as_str()))
+        .bind(column(records, |(tag, _)| tag.fingerprint.as_str()))
+        .bind(ids(0))
+        .bind(ids(1))
+        .bind(ids(2))
+        .bind(ids(3))
+        .bind(now)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    /// Two servers starting on one empty database must not both seed.
+    async fn lock_for_seeding(&mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("LOCK TABLE zones IN EXCLUSIVE MODE")
+            .execute(&mut *self)
+            .await
+            .map(drop)
+    }
+}

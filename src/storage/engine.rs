@@ -1,0 +1,141 @@
+//! The engine's [`Storage`] port: the reads it rebuilds its actors from, and the unit of
+//! work's commit, which applies a batch of changes in one transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pica_actors::{
+    Book, BookReservation, Change, Reservation, Storage, StorageError, WaitlistEntry, ZoneId,
+    ZoneLayout,
+};
+
+use super::books::BookWrites;
+use super::dialect::{Dialect, both, on_pool};
+use super::idempotency::Record;
+use super::layout::LayoutWrites;
+use super::reservations::ReservationWrites;
+use super::waitlist::WaitlistWrites;
+use super::{Db, storage_error};
+
+#[async_trait]
+impl Storage for Db {
+    async fn load_layout(&self) -> Result<Vec<ZoneLayout>, StorageError> {
+        self.layout().await.map_err(storage_error)
+    }
+
+    async fn load_active_reservations(
+        &self,
+        zone: &ZoneId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Reservation>, StorageError> {
+        self.active_reservations(zone, now)
+            .await
+            .map_err(storage_error)
+    }
+
+    async fn load_open_waitlist(&self, zone: &ZoneId) -> Result<Vec<WaitlistEntry>, StorageError> {
+        self.open_waitlist(zone).await.map_err(storage_error)
+    }
+
+    async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {
+        // The unit of work is the only writer, so on SQLite a plain BEGIN never waits.
+        on_pool!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            tx.apply_batch(changes).await?;
+            tx.commit().await
+        }
+        .await)
+        .map_err(storage_error)
+    }
+
+    async fn load_books(&self) -> Result<Vec<Book>, StorageError> {
+        self.books().await.map_err(storage_error)
+    }
+
+    async fn load_active_book_reservations(&self) -> Result<Vec<BookReservation>, StorageError> {
+        self.active_book_reservations().await.map_err(storage_error)
+    }
+}
+
+trait UnitOfWork {
+    async fn apply_batch(&mut self, changes: &[Change]) -> Result<(), sqlx::Error>;
+}
+
+both!(connection: impl UnitOfWork {
+    /// Runs of reservation inserts (and of status changes) go out as few statements as
+    /// the dialect allows: a batch costs a few round trips rather than one per change.
+    async fn apply_batch(&mut self, changes: &[Change]) -> Result<(), sqlx::Error> {
+        let mut rest = changes;
+        // Idempotency keys go in last, after the rows they point to; collecting them
+        // keeps the records between reservation inserts from cutting those into short
+        // runs.
+        let mut records = Vec::new();
+        while let Some(change) = rest.first() {
+            let done = match change {
+                Change::CreateReservation { .. } => {
+                    let (creates, n) = reservation_run(rest, &mut records);
+                    self.insert_reservations(&creates).await?;
+                    n
+                }
+                Change::RecordIdempotency { tag, created } => {
+                    records.push((tag, *created));
+                    1
+                }
+                Change::SetReservationStatus { .. } => {
+                    let n = status_run_len(rest);
+                    self.set_reservation_statuses(&rest[..n]).await?;
+                    n
+                }
+                Change::EndReservation { .. } => {
+                    self.end_reservation(change).await?;
+                    1
+                }
+                Change::CreateWaitlistEntry { .. } | Change::UpdateWaitlistEntry { .. } => {
+                    self.apply_waitlist_change(change).await?;
+                    1
+                }
+                Change::AddSeat { .. } | Change::SetSeatService { .. } => {
+                    self.apply_layout_change(change).await?;
+                    1
+                }
+                Change::CreateBookReservation { .. }
+                | Change::SetBookReservationStatus { .. }
+                | Change::SetBookTotal { .. } => {
+                    self.apply_book_change(change).await?;
+                    1
+                }
+            };
+            rest = &rest[done..];
+        }
+        self.insert_idempotency_keys(&records, Utc::now()).await
+    }
+});
+
+/// The leading run of reservation inserts (with the key records between them, which do
+/// not break the run): the reservations to insert together, and how many changes the
+/// run spans. The records are added to `records`.
+fn reservation_run<'a>(
+    changes: &'a [Change],
+    records: &mut Vec<Record<'a>>,
+) -> (Vec<&'a Reservation>, usize) {
+    let mut creates = Vec::new();
+    let mut n = 0;
+    for change in changes {
+        match change {
+            Change::CreateReservation { reservation } => creates.push(reservation),
+            Change::RecordIdempotency { tag, created } => records.push((tag, *created)),
+            _ => break,
+        }
+        n += 1;
+    }
+    (creates, n)
+}
+
+/// The leading run of status changes, cut before a reservation appears a second time
+/// (one statement could not apply both changes in order).
+fn status_run_len(changes: &[Change]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    changes
+        .iter()
+        .take_while(|c| matches!(c, Change::SetReservationStatus { id, .. } if seen.insert(*id)))
+        .count()
+}

@@ -1,0 +1,106 @@
+//! Seat reservations: the engine's rebuild read and check-out's cut end, the edge's
+//! reads. Inserts and status changes go out in runs, through the dialect.
+
+use chrono::{DateTime, Utc};
+use pica_actors::{Change, Interval, Reservation, ReservationId, ReservationStatus};
+use pica_actors::{SeatNumber, ZoneId};
+use sqlx::Row;
+
+use super::dialect::{Bound, Stamp, both, fetch};
+use super::{Db, DbError, ReservationQuery, decode_error, one_row, stale};
+
+/// `SELECT` of a reservation's columns followed by the rest of the statement; a macro so
+/// the SQL stays a literal (sqlx refuses dynamic strings).
+macro_rules! select_reservations {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, user_id, seat_number, zone_id, starts_at, ends_at, status, created_at \
+             FROM reservations ",
+            $rest
+        )
+    };
+}
+
+trait ReservationRow {
+    fn reservation(&self) -> Result<Reservation, sqlx::Error>;
+}
+
+both!(row: impl ReservationRow {
+    fn reservation(&self) -> Result<Reservation, sqlx::Error> {
+        let (start, end): (Bound, Bound) = (self.try_get("starts_at")?, self.try_get("ends_at")?);
+        let status: &str = self.try_get("status")?;
+        Ok(Reservation {
+            id: self.try_get("id")?,
+            user_id: self.try_get("user_id")?,
+            seat: SeatNumber(self.try_get("seat_number")?),
+            zone: ZoneId(self.try_get("zone_id")?),
+            interval: Interval::new(start.0, end.0)
+                .ok_or_else(|| decode_error("reservation with empty interval"))?,
+            status: ReservationStatus::parse(status)
+                .ok_or_else(|| decode_error(format!("unknown status {status}")))?,
+            created_at: self.try_get::<Stamp, _>("created_at")?.0,
+        })
+    }
+});
+
+pub(super) trait ReservationWrites {
+    /// Check-out: the reservation ends early, if it is still in status `from`.
+    async fn end_reservation(&mut self, change: &Change) -> Result<(), sqlx::Error>;
+}
+
+both!(connection: impl ReservationWrites {
+    async fn end_reservation(&mut self, change: &Change) -> Result<(), sqlx::Error> {
+        let Change::EndReservation { id, from, to, ends_at, at } = change else {
+            unreachable!("not a reservation's end: {change:?}");
+        };
+        let done = sqlx::query(
+            "UPDATE reservations SET status = $1, ends_at = $2, updated_at = $3 \
+             WHERE id = $4 AND status = $5",
+        )
+        .bind(to.as_str())
+        .bind(Bound(*ends_at))
+        .bind(Stamp(*at))
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut *self)
+        .await?;
+        one_row(done.rows_affected(), || stale(*id))
+    }
+});
+
+impl Db {
+    /// The zone's reservations that hold their seat at or after `now`.
+    pub(super) async fn active_reservations(
+        &self,
+        zone: &ZoneId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Reservation>, sqlx::Error> {
+        let sql = select_reservations!(
+            "WHERE zone_id = $1 AND status IN ('confirmed', 'checked_in') AND ends_at > $2"
+        );
+        fetch!(self, all reservation, sqlx::query(sql).bind(&zone.0).bind(Bound(now)))
+    }
+
+    pub async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, DbError> {
+        let sql = select_reservations!("WHERE id = $1");
+        Ok(fetch!(self, optional reservation, sqlx::query(sql).bind(id))?)
+    }
+
+    pub async fn reservations_of(&self, q: &ReservationQuery) -> Result<Vec<Reservation>, DbError> {
+        let sql = select_reservations!(
+            "WHERE user_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) \
+             ORDER BY id DESC LIMIT $4"
+        );
+        Ok(fetch!(self, all reservation, sqlx::query(sql)
+            .bind(q.user_id)
+            .bind(q.status.map(|s| s.as_str()))
+            .bind(q.before)
+            .bind(i64::from(q.limit)))?)
+    }
+
+    /// Every reservation, oldest first (audits in tests and benchmarks).
+    pub async fn all_reservations(&self) -> Result<Vec<Reservation>, DbError> {
+        let sql = select_reservations!("ORDER BY id");
+        Ok(fetch!(self, all reservation, sqlx::query(sql))?)
+    }
+}
