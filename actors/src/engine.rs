@@ -5,9 +5,9 @@
 //!
 //! This file holds the handle itself: starting the engine, what it knows without
 //! asking an actor (the layout, the live actors) and the admission-checked calls every
-//! request goes through. Each capability is one child module: [`reservations`],
-//! [`seats`] (admin), [`books`], [`bundles`], [`waitlist`], [`sweeps`] (the lifecycle's
-//! scheduled sweeps and expiries' triggers) and [`events`] (the event streams).
+//! request goes through. Each capability is one child module: `reservations`, `seats`
+//! (admin), `books`, `bundles`, `waitlist`, `sweeps` (the lifecycle's sweeps) and
+//! `events` (the event streams).
 
 use std::sync::{Arc, RwLock};
 
@@ -193,7 +193,7 @@ impl Engine {
             .await;
     }
 
-    /// The live notifier (see also [`events`]).
+    /// The live notifier (see also `events`).
     pub(crate) fn notifier(&self) -> Result<ActorRef<NotifierMsg>, EngineError> {
         self.inner
             .notifier

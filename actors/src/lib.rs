@@ -6,7 +6,7 @@
 //! * Domain and rules: [`domain`], [`error`], [`clock`], [`lifecycle`], [`waitlist`],
 //!   [`user_ledger`], [`projection`], and the [`storage`] port the engine persists
 //!   through (the service implements it).
-//! * [`config`] (the engine's limits) and [`rpc`] (replies, call and commit failures,
+//! * [`config`] (the engine's limits) and `rpc` (replies, call and commit failures,
 //!   shared by every actor and the handle).
 //! * The core actors: [`admission`] bounds every queue; [`unit_of_work`] batches the
 //!   writes of all actors into one transaction (group commit) and only then answers
