@@ -27,28 +27,30 @@
 //!
 //! The edge side runs in its own task, so a client that disconnects mid-way does not
 //! cancel the protocol half-way.
+//!
+//! This module holds what the actors pass each other: the request, the answer, the
+//! guard and the sealed bundle. Each actor's steps live with the actor
+//! (`zone/bundle.rs`, `book/actor.rs`, `engine/bundles.rs`); the sealed bundle travels
+//! in their messages and its guard answers through them, which is the one place where
+//! this module and the actors' messages name each other.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::SubsecRound;
-use ractor::{ActorRef, MessagingErr, RpcReplyPort};
+use ractor::{ActorRef, RpcReplyPort};
 use serde::Serialize;
 use tracing::warn;
-use uuid::Uuid;
 
-use crate::book_stock::{BookActorState, BookMsg, commit_refusal};
+use crate::book::messages::BookMsg;
 use crate::domain::{
-    BookId, BookReservation, DomainEvent, Reservation, ReservationId, ReservationStatus,
-    ReserveRequest, UserId,
+    BookId, BookReservation, BookReservationId, DomainEvent, Reservation, ReservationId,
+    ReserveRequest,
 };
-use crate::engine::{Engine, unwrap_call};
 use crate::error::EngineError;
+use crate::rpc::commit_refusal;
 use crate::storage::{Change, Created, IdempotencyTag};
 use crate::unit_of_work::{Intent, Outcome};
 use crate::user_ledger::UserLedger;
-use crate::zone::{Reply, ZoneActorState, ZoneMsg};
+use crate::zone::messages::ZoneMsg;
 
 /// A seat interval and book copies to book together.
 #[derive(Debug, Clone)]
@@ -95,13 +97,10 @@ pub struct BundleError {
 }
 
 impl BundleError {
-    fn new(part: BundlePart, error: EngineError) -> Self {
+    pub(crate) fn new(part: BundlePart, error: EngineError) -> Self {
         Self { part, error }
     }
 }
-
-/// Prepared seat holds of a zone that are not sealed yet: reservation → its user.
-pub(crate) type PreparedSeats = HashMap<ReservationId, UserId>;
 
 /// Decides a sealed bundle exactly once: on commit both parts settle, otherwise both
 /// undo (the seat's user-ledger claim is released too); then the client is answered.
@@ -163,11 +162,52 @@ pub struct SealedBundle {
 }
 
 impl SealedBundle {
-    fn fail(self, part: BundlePart, error: EngineError) {
+    /// Both prepared parts, to be decided by the guard; `reply` gets the outcome.
+    pub(crate) fn new(
+        idempotency: Option<IdempotencyTag>,
+        zone: ActorRef<ZoneMsg>,
+        books: ActorRef<BookMsg>,
+        ledger: Arc<UserLedger>,
+        seat: Reservation,
+        book: BookReservation,
+        reply: RpcReplyPort<Result<Bundle, BundleError>>,
+    ) -> Self {
+        SealedBundle {
+            idempotency,
+            guard: BundleGuard {
+                zone,
+                books,
+                ledger,
+                seat,
+                book,
+                reply: Some(reply),
+            },
+        }
+    }
+
+    /// The prepared seat reservation's id.
+    pub(crate) fn seat_id(&self) -> ReservationId {
+        self.guard.seat.id
+    }
+
+    /// The prepared book reservation's id.
+    pub(crate) fn book_id(&self) -> BookReservationId {
+        self.guard.book.id
+    }
+
+    /// The zone that holds the seat and submits the bundle.
+    pub(crate) fn zone(&self) -> &ActorRef<ZoneMsg> {
+        &self.guard.zone
+    }
+
+    /// Decides the bundle as failed by `part`: both parts are undone.
+    pub(crate) fn fail(self, part: BundlePart, error: EngineError) {
         self.guard.decide(Err(BundleError::new(part, error)));
     }
 
-    fn into_intent(self) -> Intent {
+    /// The bundle's one intent: both parts' changes and events; its outcome decides
+    /// both through the guard.
+    pub(crate) fn into_intent(self) -> Intent {
         let seat = self.guard.seat.clone();
         let book = self.guard.book.clone();
         let guard = self.guard;
@@ -198,236 +238,6 @@ impl SealedBundle {
                     outcome.map_err(|e| BundleError::new(BundlePart::Commit, commit_refusal(e))),
                 );
             }),
-        }
-    }
-}
-
-/// Zone side of phase one: decide like a reservation, hold it prepared until sealed or
-/// `ttl` passes.
-pub(crate) fn zone_prepare(
-    myself: &ActorRef<ZoneMsg>,
-    state: &mut ZoneActorState,
-    id: ReservationId,
-    request: ReserveRequest,
-    ttl: Duration,
-    reply: Reply<Reservation>,
-) {
-    let now = state.clock.now().trunc_subsecs(6);
-    if let Err(refusal) = state.book.check_create(&request.seat, &request.interval) {
-        let _ = reply.send(Err(refusal));
-        return;
-    }
-    let reservation = Reservation {
-        id,
-        user_id: request.user_id,
-        seat: request.seat,
-        zone: state.book.zone().clone(),
-        interval: request.interval,
-        status: ReservationStatus::Confirmed,
-        created_at: now,
-    };
-    let claimed = state.ledger.try_claim(
-        reservation.user_id,
-        reservation.id,
-        &reservation.zone,
-        reservation.interval,
-        now,
-    );
-    if let Err(refusal) = claimed {
-        let _ = reply.send(Err(refusal));
-        return;
-    }
-    state.book.apply_create(reservation.clone());
-    state.prepared.insert(id, reservation.user_id);
-    myself.send_after(ttl, move || ZoneMsg::ReleasePrepared { id });
-    let _ = reply.send(Ok(reservation));
-}
-
-/// Zone side: a prepared hold's deadline passed, or the bundle was aborted.
-pub(crate) fn zone_release(state: &mut ZoneActorState, id: ReservationId) {
-    if let Some(user) = state.prepared.remove(&id) {
-        warn!(reservation = %id, "prepared seat hold released before submission");
-        state.book.undo_create(&id);
-        state.ledger.release(user, &id);
-    }
-}
-
-/// Zone side of phase two: seal the hold and submit the bundle's one intent.
-pub(crate) fn zone_submit(state: &mut ZoneActorState, bundle: SealedBundle) {
-    if state.prepared.remove(&bundle.guard.seat.id).is_none() {
-        bundle.fail(BundlePart::Seat, EngineError::PrepareExpired);
-        return;
-    }
-    // Sealed but not queued: the guard undoes both parts if there is no room.
-    let Some(pass) = state.uow.admit() else {
-        state.stats.overloaded += 1;
-        bundle.fail(BundlePart::Commit, EngineError::Overloaded);
-        return;
-    };
-    state.uow.submit(bundle.into_intent(), Some(pass));
-}
-
-/// Book side of phase two: seal the hold and pass the bundle on to the zone.
-pub(crate) fn book_commit(state: &mut BookActorState, bundle: SealedBundle) {
-    if !state.prepared.remove(&bundle.guard.book.id) {
-        bundle.fail(BundlePart::Book, EngineError::PrepareExpired);
-        return;
-    }
-    let zone = bundle.guard.zone.clone();
-    if let Err(MessagingErr::SendErr(ZoneMsg::SubmitPrepared(bundle))) =
-        zone.cast(ZoneMsg::SubmitPrepared(bundle))
-    {
-        bundle.fail(BundlePart::Seat, EngineError::Unavailable);
-    }
-}
-
-impl Engine {
-    /// Books a seat interval and book copies together: both commit in one transaction,
-    /// or neither changes anything. The error names the part that failed.
-    pub async fn reserve_bundle(&self, request: BundleRequest) -> Result<Bundle, BundleError> {
-        let engine = self.clone();
-        // Its own task: the protocol runs to its end even if the caller is dropped.
-        tokio::spawn(async move { engine.run_bundle(request).await })
-            .await
-            .unwrap_or_else(|_| {
-                Err(BundleError::new(
-                    BundlePart::Commit,
-                    EngineError::Unavailable,
-                ))
-            })
-    }
-
-    /// Phase one only, on the seat side: holds the seat prepared and never submits it,
-    /// as if the rest of the bundle had died. Tests use it to watch the deadline work.
-    #[doc(hidden)]
-    pub async fn prepare_seat_only(
-        &self,
-        request: ReserveRequest,
-        ttl: Duration,
-    ) -> Result<Reservation, EngineError> {
-        let zone = self
-            .zone_of(&request.seat)
-            .ok_or_else(|| EngineError::UnknownSeat(request.seat.clone()))?;
-        let zone = self.zone_actor(&zone).ok_or(EngineError::Unavailable)?;
-        let id = Uuid::now_v7();
-        let result = zone
-            .call(
-                |reply| ZoneMsg::Prepare {
-                    id,
-                    request,
-                    ttl,
-                    reply,
-                },
-                Some(self.config().rpc_timeout),
-            )
-            .await;
-        unwrap_call(result)?
-    }
-
-    /// Phase one only, on the book side: holds the copies prepared and never submits
-    /// them, as if the rest of the bundle had died.
-    #[doc(hidden)]
-    pub async fn prepare_book_only(
-        &self,
-        user_id: UserId,
-        book_id: BookId,
-        copies: u32,
-        ttl: Duration,
-    ) -> Result<BookReservation, EngineError> {
-        self.call_books(|reply| BookMsg::Prepare {
-            user_id,
-            book_id,
-            copies,
-            seat_reservation: Uuid::now_v7(),
-            ttl,
-            reply,
-        })
-        .await?
-    }
-
-    async fn run_bundle(&self, request: BundleRequest) -> Result<Bundle, BundleError> {
-        let seat_err = |e| BundleError::new(BundlePart::Seat, e);
-        let book_err = |e| BundleError::new(BundlePart::Book, e);
-        let zone_id = self
-            .zone_of(&request.seat.seat)
-            .ok_or_else(|| seat_err(EngineError::UnknownSeat(request.seat.seat.clone())))?;
-        // One place at each actor for the whole protocol, taken before anything is sent.
-        let _seat_pass = self.admit_zone(&zone_id).map_err(seat_err)?;
-        let _book_pass = self.admit_books().map_err(book_err)?;
-        let zone = self
-            .zone_actor(&zone_id)
-            .ok_or(seat_err(EngineError::Unavailable))?;
-        let books = self
-            .book_actor()
-            .ok_or(book_err(EngineError::Unavailable))?;
-        let timeout = Some(self.config().rpc_timeout);
-        let ttl = self.config().prepare_timeout;
-        let seat_id = Uuid::now_v7();
-        let user_id = request.seat.user_id;
-        let idempotency = request.idempotency;
-
-        // Phase one: both parts decide and hold, in parallel.
-        let (seat, book) = tokio::join!(
-            zone.call(
-                |reply| ZoneMsg::Prepare {
-                    id: seat_id,
-                    request: request.seat,
-                    ttl,
-                    reply,
-                },
-                timeout,
-            ),
-            books.call(
-                |reply| BookMsg::Prepare {
-                    user_id,
-                    book_id: request.book_id,
-                    copies: request.copies,
-                    seat_reservation: seat_id,
-                    ttl,
-                    reply,
-                },
-                timeout,
-            ),
-        );
-        let seat = unwrap_call(seat).and_then(|r| r);
-        let book = unwrap_call(book).and_then(|r| r);
-        let (seat, book) = match (seat, book) {
-            (Ok(seat), Ok(book)) => (seat, book),
-            (Err(refusal), book) => {
-                if let Ok(book) = book {
-                    let _ = books.cast(BookMsg::ReleasePrepared { id: book.id });
-                }
-                return Err(seat_err(refusal));
-            }
-            (Ok(seat), Err(refusal)) => {
-                let _ = zone.cast(ZoneMsg::ReleasePrepared { id: seat.id });
-                return Err(book_err(refusal));
-            }
-        };
-
-        // Phase two: seal both and submit one intent; the guard decides.
-        let ledger = self.shared_ledger();
-        let sealed = |reply| {
-            BookMsg::CommitBundle(SealedBundle {
-                idempotency,
-                guard: BundleGuard {
-                    zone: zone.clone(),
-                    books: books.clone(),
-                    ledger,
-                    seat,
-                    book,
-                    reply: Some(reply),
-                },
-            })
-        };
-        match books.call(sealed, timeout).await {
-            Ok(ractor::rpc::CallResult::Success(outcome)) => outcome,
-            // The guard answered nothing in time (or was lost with an actor): the
-            // outcome is unknown to us, as for any write that times out.
-            _ => Err(BundleError::new(
-                BundlePart::Commit,
-                EngineError::Unavailable,
-            )),
         }
     }
 }

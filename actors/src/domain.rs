@@ -165,7 +165,7 @@ pub struct ReserveRequest {
     pub seat: SeatNumber,
     pub interval: Interval,
     /// Recorded with the reservation, so a retry finds it.
-    pub idempotency_key: Option<crate::storage::IdempotencyTag>,
+    pub idempotency_key: Option<IdempotencyTag>,
 }
 
 /// A committed change, as announced to subscribers.
@@ -204,8 +204,8 @@ pub enum DomainEvent {
     /// A waitlist entry was created or changed status (a hold offered, confirmed,
     /// expired or withdrawn). `from` is `None` for a new entry.
     WaitlistUpdated {
-        entry: crate::waitlist::WaitlistEntry,
-        from: Option<crate::waitlist::WaitStatus>,
+        entry: WaitlistEntry,
+        from: Option<WaitStatus>,
     },
 }
 
@@ -333,6 +333,89 @@ pub struct BookStock {
     pub total_copies: u32,
     pub reserved_copies: u32,
     pub available_copies: u32,
+}
+
+/// A client's `Idempotency-Key` on a creating request. It is committed in the same
+/// transaction as what the request created, so a retry finds it exactly when the
+/// creation happened, even after a restart, and never when it did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyTag {
+    pub user_id: UserId,
+    /// What the key was given to (the endpoint): the same key on two endpoints is two
+    /// keys.
+    pub scope: String,
+    pub key: String,
+    /// Digest of the request's body; a retry with another body is refused.
+    pub fingerprint: String,
+}
+
+/// A waitlist entry's id (also its hold's; see [`crate::waitlist`]).
+pub type WaitlistId = Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitStatus {
+    Waiting,
+    Offered,
+    Fulfilled,
+    Expired,
+    Cancelled,
+}
+
+impl WaitStatus {
+    pub const ALL: [WaitStatus; 5] = [
+        Self::Waiting,
+        Self::Offered,
+        Self::Fulfilled,
+        Self::Expired,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Offered => "offered",
+            Self::Fulfilled => "fulfilled",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// Open entries live in the zone's memory; the others are history.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Waiting | Self::Offered)
+    }
+}
+
+impl fmt::Display for WaitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A seat held for a waiter until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub seat: SeatNumber,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitlistEntry {
+    pub id: WaitlistId,
+    pub user_id: UserId,
+    pub zone: ZoneId,
+    pub interval: Interval,
+    pub status: WaitStatus,
+    /// The seat offered, once the entry was offered one (kept afterwards as history).
+    pub hold: Option<Hold>,
+    /// The reservation made by confirming the hold.
+    pub reservation_id: Option<ReservationId>,
+    pub created_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -2,77 +2,39 @@
 //! it with [`EngineError::Overloaded`] when that actor already has its bound of
 //! requests in flight (see [`crate::admission`]), and turns mailbox and timeout
 //! failures into [`EngineError::Unavailable`].
+//!
+//! This file holds the handle itself: starting the engine, what it knows without
+//! asking an actor (the layout, the live actors) and the admission-checked calls every
+//! request goes through. Each capability is one child module: `reservations`, `seats`
+//! (admin), `books`, `bundles`, `waitlist`, `sweeps` (the lifecycle's sweeps) and
+//! `events` (the event streams).
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use dashmap::DashMap;
-use ractor::rpc::CallResult;
-use ractor::{Actor, ActorRef, MessagingErr};
+use ractor::{Actor, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 
 use crate::admission::{Gate, GateStats, Pass};
-use crate::book_stock::{BookMsg, BookSlot};
+use crate::book::messages::{BookMsg, BookSlot};
 use crate::clock::Clock;
-use crate::domain::{
-    Interval, Reservation, ReservationId, ReservationStatus, ReserveRequest, SeatLayout,
-    SeatNumber, SeatService, UserId, ZoneId, ZoneLayout,
-};
+use crate::config::EngineConfig;
+use crate::domain::{SeatNumber, ZoneId, ZoneLayout};
 use crate::error::EngineError;
-use crate::notifier::{NotifierMsg, Subscription};
+use crate::notifier::NotifierMsg;
+use crate::rpc::unwrap_call;
 use crate::storage::{Storage, StorageError};
 use crate::supervisor::{Directory, EngineSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::user_ledger::UserLedger;
-use crate::zone::{FreeIntervals, ZoneMsg};
-use crate::zone_state::SeatView;
+use crate::zone::messages::ZoneMsg;
 
-/// Limits of the engine. Everything that queues has a bound.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// Maximum active reservations per user (docs/architecture.md, invariant 2).
-    pub per_user_limit: usize,
-    /// How long the edge waits for any actor's answer.
-    pub rpc_timeout: Duration,
-    /// Most intents committed in one transaction.
-    pub max_batch: usize,
-    /// Most intents waiting for the unit of work before clients' writes are refused.
-    pub max_queue: usize,
-    /// Most requests in flight at one zone actor (in its mailbox or waiting for their
-    /// commit) before new ones are refused.
-    pub zone_queue_limit: usize,
-    /// Likewise for the book stock actor.
-    pub book_queue_limit: usize,
-    /// Events kept for `Last-Event-ID` resumption.
-    pub event_buffer: usize,
-    /// Events a subscriber may fall behind before it is dropped.
-    pub event_channel_capacity: usize,
-    /// How long an uncollected book reservation holds its copies.
-    pub book_hold: Duration,
-    /// How long a prepared part of a bundle waits to be submitted before it is released.
-    pub prepare_timeout: Duration,
-    /// No-show, check-in and waitlist rules.
-    pub lifecycle: crate::lifecycle::LifecycleConfig,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            per_user_limit: 3,
-            rpc_timeout: Duration::from_secs(5),
-            max_batch: 1024,
-            // Sized so that 1024 clients with one request each are never refused, while
-            // queued work (and so latency) stays bounded past that.
-            max_queue: 4096,
-            zone_queue_limit: 1024,
-            book_queue_limit: 1024,
-            event_buffer: 4096,
-            event_channel_capacity: 1024,
-            book_hold: Duration::from_secs(48 * 3600),
-            prepare_timeout: Duration::from_secs(5),
-            lifecycle: crate::lifecycle::LifecycleConfig::default(),
-        }
-    }
-}
+mod books;
+mod bundles;
+mod events;
+mod reservations;
+mod seats;
+mod sweeps;
+mod waitlist;
 
 #[derive(Clone)]
 pub struct Engine {
@@ -181,85 +143,6 @@ impl Engine {
             .any(|z| &z.id == zone)
     }
 
-    /// Starts the actor of a zone that was just stored (admin) and shows it.
-    pub async fn add_zone(&self, zone: ZoneLayout) -> Result<(), EngineError> {
-        let id = zone.id.clone();
-        let timeout = Some(self.inner.config.rpc_timeout);
-        let spawned = self
-            .inner
-            .supervisor
-            .call(|reply| SupervisorMsg::AddZone { zone: id, reply }, timeout)
-            .await;
-        unwrap_call(spawned)??;
-        for seat in &zone.seats {
-            self.inner
-                .seat_zone
-                .insert(seat.number.clone(), zone.id.clone());
-        }
-        self.inner
-            .layout
-            .write()
-            .expect("layout lock poisoned")
-            .push(zone);
-        Ok(())
-    }
-
-    /// Renames or re-kinds a zone in the layout (the edge stores it).
-    pub fn update_zone(&self, zone: &ZoneId, name: String, kind: String) {
-        let mut layout = self.inner.layout.write().expect("layout lock poisoned");
-        if let Some(z) = layout.iter_mut().find(|z| &z.id == zone) {
-            z.name = name;
-            z.kind = kind;
-        }
-    }
-
-    /// Adds a seat to a zone, through the zone actor and the unit of work.
-    pub async fn add_seat(&self, zone: &ZoneId, seat: SeatLayout) -> Result<(), EngineError> {
-        if self.zone_of(&seat.number).is_some() {
-            return Err(EngineError::SeatExists(seat.number));
-        }
-        let added = seat.clone();
-        self.call_unbounded(zone, |reply| ZoneMsg::AddSeat { seat: added, reply })
-            .await??;
-        self.inner
-            .seat_zone
-            .insert(seat.number.clone(), zone.clone());
-        let mut layout = self.inner.layout.write().expect("layout lock poisoned");
-        if let Some(z) = layout.iter_mut().find(|z| &z.id == zone) {
-            z.seats.push(seat);
-        }
-        Ok(())
-    }
-
-    /// Puts a seat in or out of service through its zone actor; returns the
-    /// reservations that were cancelled because of it.
-    pub async fn set_seat_service(
-        &self,
-        seat: &SeatNumber,
-        service: SeatService,
-    ) -> Result<Vec<Reservation>, EngineError> {
-        let zone = self
-            .zone_of(seat)
-            .ok_or_else(|| EngineError::UnknownSeat(seat.clone()))?;
-        let number = seat.clone();
-        let cancelled = self
-            .call_unbounded(&zone, |reply| ZoneMsg::SetSeatService {
-                seat: number,
-                service,
-                reply,
-            })
-            .await??;
-        let mut layout = self.inner.layout.write().expect("layout lock poisoned");
-        if let Some(s) = layout
-            .iter_mut()
-            .flat_map(|z| z.seats.iter_mut())
-            .find(|s| &s.number == seat)
-        {
-            s.service = service;
-        }
-        Ok(cancelled)
-    }
-
     pub fn zone_of(&self, seat: &SeatNumber) -> Option<ZoneId> {
         self.inner.seat_zone.get(seat).map(|z| z.clone())
     }
@@ -299,100 +182,6 @@ impl Engine {
         self.inner.ledger.clone()
     }
 
-    pub async fn reserve(&self, request: ReserveRequest) -> Result<Reservation, EngineError> {
-        let zone = self
-            .zone_of(&request.seat)
-            .ok_or_else(|| EngineError::UnknownSeat(request.seat.clone()))?;
-        self.call(&zone, |reply| ZoneMsg::Reserve { request, reply })
-            .await?
-    }
-
-    /// Moves the caller's reservation in `zone` to `to` (cancel, check-in, ...).
-    pub async fn change_status(
-        &self,
-        zone: &ZoneId,
-        id: ReservationId,
-        user_id: UserId,
-        to: ReservationStatus,
-    ) -> Result<Reservation, EngineError> {
-        self.call(zone, |reply| ZoneMsg::ChangeStatus {
-            id,
-            user_id,
-            to,
-            reply,
-        })
-        .await?
-    }
-
-    /// Like [`change_status`](Self::change_status) without knowing the zone: every zone
-    /// is asked at once (only the owner of an active reservation holds it in memory),
-    /// which spares the edge a database read on the hot cancel path. `NotFound` means
-    /// no zone holds it as an active reservation of `user_id`; a zone that is down makes
-    /// the answer `Unavailable`, since the reservation might be there.
-    pub async fn change_status_anywhere(
-        &self,
-        id: ReservationId,
-        user_id: UserId,
-        to: ReservationStatus,
-    ) -> Result<Reservation, EngineError> {
-        let zones: Vec<ZoneId> = self.layout().into_iter().map(|z| z.id).collect();
-        let asks = zones
-            .iter()
-            .map(|zone| self.change_status(zone, id, user_id, to));
-        let mut outcome = Err(EngineError::ReservationNotFound);
-        for answer in futures_util::future::join_all(asks).await {
-            match answer {
-                Ok(done) => return Ok(done),
-                Err(EngineError::ReservationNotFound) => {}
-                Err(other) => outcome = Err(other),
-            }
-        }
-        outcome
-    }
-
-    /// The contention counters of every zone that is up, in layout order.
-    pub async fn zone_stats(&self) -> Vec<(ZoneId, Result<crate::zone::ZoneStats, EngineError>)> {
-        let mut all = Vec::new();
-        for zone in self.layout() {
-            // Never refused: an operator must be able to look at an overloaded zone.
-            let stats = self
-                .call_unbounded(&zone.id, |reply| ZoneMsg::Stats { reply })
-                .await;
-            all.push((zone.id, stats));
-        }
-        all
-    }
-
-    pub async fn availability(
-        &self,
-        zone: &ZoneId,
-        window: Interval,
-    ) -> Result<FreeIntervals, EngineError> {
-        self.call(zone, |reply| ZoneMsg::Availability { window, reply })
-            .await
-    }
-
-    pub async fn live(&self, zone: &ZoneId) -> Result<Vec<SeatView>, EngineError> {
-        self.call(zone, |reply| ZoneMsg::Live { reply }).await
-    }
-
-    pub async fn subscribe(&self, after: Option<u64>) -> Result<Subscription, EngineError> {
-        let notifier = self
-            .inner
-            .notifier
-            .read()
-            .expect("notifier slot poisoned")
-            .clone()
-            .ok_or(EngineError::Unavailable)?;
-        let result = notifier
-            .call(
-                |reply| NotifierMsg::Subscribe { after, reply },
-                Some(self.inner.config.rpc_timeout),
-            )
-            .await;
-        unwrap_call(result)
-    }
-
     /// Stops every actor. Call after the HTTP server has drained its in-flight requests,
     /// so every acknowledged write has already committed.
     pub async fn shutdown(&self) {
@@ -404,7 +193,7 @@ impl Engine {
             .await;
     }
 
-    /// The live notifier (see also `engine_live.rs`).
+    /// The live notifier (see also `events`).
     pub(crate) fn notifier(&self) -> Result<ActorRef<NotifierMsg>, EngineError> {
         self.inner
             .notifier
@@ -420,7 +209,7 @@ impl Engine {
     pub(crate) async fn call<T: Send + 'static>(
         &self,
         zone: &ZoneId,
-        build: impl FnOnce(ractor::RpcReplyPort<T>) -> ZoneMsg,
+        build: impl FnOnce(RpcReplyPort<T>) -> ZoneMsg,
     ) -> Result<T, EngineError> {
         let _pass = self.admit_zone(zone)?;
         self.call_unbounded(zone, build).await
@@ -431,10 +220,29 @@ impl Engine {
     pub(crate) async fn call_unbounded<T: Send + 'static>(
         &self,
         zone: &ZoneId,
-        build: impl FnOnce(ractor::RpcReplyPort<T>) -> ZoneMsg,
+        build: impl FnOnce(RpcReplyPort<T>) -> ZoneMsg,
     ) -> Result<T, EngineError> {
         let actor = self.zone_actor(zone).ok_or(EngineError::Unavailable)?;
         unwrap_call(actor.call(build, Some(self.inner.config.rpc_timeout)).await)
+    }
+
+    /// Asks the book actor on behalf of a client: refused at once with `Overloaded`
+    /// when it has its bound of requests in flight (see `Engine::call`).
+    pub(crate) async fn call_books<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(RpcReplyPort<T>) -> BookMsg,
+    ) -> Result<T, EngineError> {
+        let _pass = self.admit_books()?;
+        self.call_books_unbounded(build).await
+    }
+
+    /// Asks the book actor without taking a place in its bound (admin, scheduler).
+    pub(crate) async fn call_books_unbounded<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(RpcReplyPort<T>) -> BookMsg,
+    ) -> Result<T, EngineError> {
+        let actor = self.book_actor().ok_or(EngineError::Unavailable)?;
+        unwrap_call(actor.call(build, Some(self.config().rpc_timeout)).await)
     }
 
     /// A place among the zone actor's requests in flight, or `Overloaded`.
@@ -474,16 +282,6 @@ impl Engine {
             books: self.inner.book_gate.snapshot(),
             commit: self.inner.commit_gate.snapshot(),
         }
-    }
-}
-
-pub(crate) fn unwrap_call<T, M>(
-    result: Result<CallResult<T>, MessagingErr<M>>,
-) -> Result<T, EngineError> {
-    match result {
-        Ok(CallResult::Success(value)) => Ok(value),
-        // Timed out, or the actor died before answering: the client should retry.
-        Ok(CallResult::Timeout | CallResult::SenderError) | Err(_) => Err(EngineError::Unavailable),
     }
 }
 

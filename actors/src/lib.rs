@@ -1,45 +1,54 @@
 //! Pica's reservation engine: supervised ractor actors around pure state machines.
 //!
-//! * [`zone_state`] and [`user_ledger`] are deterministic state machines, unit-tested
-//!   without actors.
-//! * [`zone`] is the actor that serializes every request for one seat zone.
-//! * [`book_stock`] is the actor owning the book catalog's stock (pure core:
-//!   [`book_state`]); [`bundle`] books a seat and book copies in one transaction.
-//! * [`unit_of_work`] batches the writes of all actors into one transaction (group commit)
-//!   and only then answers clients and settles or undoes each participant.
-//! * [`notifier`] fans committed changes out to subscribers, in commit order.
-//! * [`supervisor`] spawns and restarts all of the above; [`Engine`] is the handle the
-//!   HTTP edge talks to.
-//! * [`storage`] is the port the engine persists through; the service implements it.
+//! Layered from the bottom up; a module only uses modules of the layers below it (the
+//! one exception is noted under [`bundle`]):
+//!
+//! * Domain and rules: [`domain`], [`error`], [`clock`], [`lifecycle`], [`waitlist`],
+//!   [`user_ledger`], [`projection`], and the [`storage`] port the engine persists
+//!   through (the service implements it).
+//! * [`config`] (the engine's limits) and `rpc` (replies, call and commit failures,
+//!   shared by every actor and the handle).
+//! * The core actors: [`admission`] bounds every queue; [`unit_of_work`] batches the
+//!   writes of all actors into one transaction (group commit) and only then answers
+//!   clients and settles or undoes each participant; [`notifier`] fans committed
+//!   changes out to subscribers, in commit order.
+//! * The domain actors: [`zone`] serializes every request for one seat zone (pure core:
+//!   [`zone::state`]); [`book`] owns the book catalog's stock (pure core:
+//!   [`book::state`]). [`bundle`] is the protocol that books a seat and book copies in
+//!   one transaction: its sealed bundle travels in both actors' messages and answers
+//!   through them, so it and their `messages` modules name each other.
+//! * [`supervisor`] spawns and restarts all of the above; [`Engine`] (in [`engine`], one
+//!   child module per capability) is the handle the HTTP edge talks to.
 
 pub mod admission;
-pub mod book_state;
-pub mod book_stock;
+pub mod book;
 pub mod bundle;
 pub mod clock;
+pub mod config;
 pub mod domain;
 pub mod engine;
-mod engine_live;
 pub mod error;
 pub mod lifecycle;
 pub mod notifier;
 pub mod projection;
+pub(crate) mod rpc;
 pub mod storage;
 pub mod supervisor;
 pub mod unit_of_work;
 pub mod user_ledger;
 pub mod waitlist;
 pub mod zone;
-pub mod zone_admin;
-pub mod zone_live;
-pub mod zone_state;
+
+/// The zone's pure state machine under its former path, for the service's snapshots.
+pub use zone::state as zone_state;
 
 pub use admission::GateStats;
-pub use book_state::{BookQuery, BookView};
+pub use book::state::{BookQuery, BookView};
 pub use bundle::{Bundle, BundleError, BundlePart, BundleRequest};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::EngineConfig;
 pub use domain::*;
-pub use engine::{AdmissionStats, Engine, EngineConfig};
+pub use engine::{AdmissionStats, Engine};
 pub use error::EngineError;
 pub use lifecycle::LifecycleConfig;
 pub use storage::{Change, Created, IdempotencyTag, Storage, StorageError};

@@ -2,12 +2,13 @@
 //! the time: when check-in opens and closes, and which status a reservation is due to
 //! move to on its own (`no_show`, `completed`).
 //!
-//! The zone actor asks these on every sweep (see [`crate::zone::ZoneMsg::Sweep`]); the
+//! The zone actor asks these on every sweep (see [`crate::zone::messages::ZoneMsg::Sweep`]); the
 //! scheduler only triggers sweeps, it never decides anything itself.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::{Reservation, ReservationStatus};
+use crate::error::EngineError;
 
 /// The lifecycle rules. Durations are configurable (see the service's settings).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +77,20 @@ pub fn check_in_allowed(
     } else {
         Ok(())
     }
+}
+
+/// The refusal of a check-in outside its window, worded for the member.
+pub(crate) fn check_in_refusal(refusal: CheckInRefusal, config: &LifecycleConfig) -> EngineError {
+    EngineError::Refused(match refusal {
+        CheckInRefusal::NotYetOpen { .. } => format!(
+            "Check-in is not open yet: it opens {} minutes before the start",
+            config.check_in_opens_before.num_minutes()
+        ),
+        CheckInRefusal::Closed { .. } => format!(
+            "Check-in has closed: a reservation must be checked in within {} minutes of its start",
+            config.no_show_after.num_minutes()
+        ),
+    })
 }
 
 /// The status `r` is due to move to on its own at `now`, if any: a `confirmed`

@@ -6,24 +6,11 @@ use thiserror::Error;
 
 use crate::domain::{
     Book, BookId, BookReservation, BookReservationId, BookReservationStatus, Reservation,
-    ReservationId, ReservationStatus, SeatLayout, SeatNumber, SeatService, UserId, ZoneId,
-    ZoneLayout,
+    ReservationId, ReservationStatus, SeatLayout, SeatNumber, SeatService, ZoneId, ZoneLayout,
 };
 use crate::waitlist::WaitlistId;
 
-/// A client's `Idempotency-Key` on a creating request. It is committed in the same
-/// transaction as what the request created, so a retry finds it exactly when the
-/// creation happened, even after a restart, and never when it did not.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyTag {
-    pub user_id: UserId,
-    /// What the key was given to (the endpoint): the same key on two endpoints is two
-    /// keys.
-    pub scope: String,
-    pub key: String,
-    /// Digest of the request's body; a retry with another body is refused.
-    pub fingerprint: String,
-}
+pub use crate::domain::IdempotencyTag;
 
 /// What a request carrying an idempotency key created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,15 +19,19 @@ use ractor::{
 };
 use tracing::{error, info, warn};
 
-use crate::book_stock::{BookArgs, BookSlot};
+use crate::admission::Gate;
+use crate::book::actor::{BookArgs, spawn_linked as spawn_books_linked};
+use crate::book::messages::BookSlot;
 use crate::clock::Clock;
+use crate::config::EngineConfig;
 use crate::domain::ZoneId;
-use crate::engine::EngineConfig;
+use crate::error::EngineError;
 use crate::notifier::{Notifier, NotifierArgs, NotifierMsg};
 use crate::storage::Storage;
 use crate::unit_of_work::{UnitOfWork, UowArgs, UowHandle, UowMsg};
 use crate::user_ledger::UserLedger;
-use crate::zone::{ZoneActor, ZoneArgs, ZoneMsg};
+use crate::zone::actor::{ZoneActor, ZoneArgs};
+use crate::zone::messages::ZoneMsg;
 
 /// The live zone actors, shared with the [`Engine`](crate::Engine) handle.
 pub type Directory = Arc<DashMap<ZoneId, ActorRef<ZoneMsg>>>;
@@ -44,7 +48,7 @@ pub enum SupervisorMsg {
     /// Spawns the actor of a zone that was just added to the database.
     AddZone {
         zone: ZoneId,
-        reply: RpcReplyPort<Result<(), crate::EngineError>>,
+        reply: RpcReplyPort<Result<(), EngineError>>,
     },
     Shutdown(RpcReplyPort<()>),
 }
@@ -62,7 +66,7 @@ pub struct SupervisorArgs {
     /// Where the live book stock actor is published.
     pub books: BookSlot,
     /// Bounds the unit of work's queue; outlives any one unit of work.
-    pub commit_queue: Arc<crate::admission::Gate>,
+    pub commit_queue: Arc<Gate>,
 }
 
 pub struct SupervisorState {
@@ -140,7 +144,7 @@ impl EngineSupervisor {
             hold: state.args.config.book_hold,
             barrier_timeout: state.args.config.rpc_timeout,
         };
-        let actor = crate::book_stock::spawn_linked(myself.get_cell(), args).await?;
+        let actor = spawn_books_linked(myself.get_cell(), args).await?;
         state.books = Some(actor.get_id());
         *state.args.books.write().expect("book slot poisoned") = Some(actor);
         Ok(())
@@ -222,7 +226,7 @@ impl Actor for EngineSupervisor {
                         .await
                         .map_err(|err| {
                             warn!(%zone, error = %err, "could not start a new zone");
-                            crate::EngineError::Unavailable
+                            EngineError::Unavailable
                         })
                 };
                 let _ = reply.send(result);

@@ -7,84 +7,15 @@
 //! and a reservation exists), it expires (`expired`; the seat passes to the next
 //! waiter), or the waiter withdraws (`cancelled`). A hold's id is its entry's id.
 //!
-//! This module holds the values and the pure decisions (who is offered which seat,
-//! which holds have expired); the zone actor applies them.
-
-use std::fmt;
+//! This module holds the pure decisions (who is offered which seat, which holds have
+//! expired); the zone actor applies them. The values live in [`crate::domain`], since
+//! events and the storage port carry them too.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use crate::domain::{Interval, ReservationId, SeatNumber, UserId, ZoneId};
+use crate::domain::{Interval, SeatNumber};
 
-pub type WaitlistId = Uuid;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum WaitStatus {
-    Waiting,
-    Offered,
-    Fulfilled,
-    Expired,
-    Cancelled,
-}
-
-impl WaitStatus {
-    pub const ALL: [WaitStatus; 5] = [
-        Self::Waiting,
-        Self::Offered,
-        Self::Fulfilled,
-        Self::Expired,
-        Self::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Waiting => "waiting",
-            Self::Offered => "offered",
-            Self::Fulfilled => "fulfilled",
-            Self::Expired => "expired",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s)
-    }
-
-    /// Open entries live in the zone's memory; the others are history.
-    pub fn is_open(self) -> bool {
-        matches!(self, Self::Waiting | Self::Offered)
-    }
-}
-
-impl fmt::Display for WaitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A seat held for a waiter until `expires_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hold {
-    pub seat: SeatNumber,
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WaitlistEntry {
-    pub id: WaitlistId,
-    pub user_id: UserId,
-    pub zone: ZoneId,
-    pub interval: Interval,
-    pub status: WaitStatus,
-    /// The seat offered, once the entry was offered one (kept afterwards as history).
-    pub hold: Option<Hold>,
-    /// The reservation made by confirming the hold.
-    pub reservation_id: Option<ReservationId>,
-    pub created_at: DateTime<Utc>,
-}
+pub use crate::domain::{Hold, WaitStatus, WaitlistEntry, WaitlistId};
 
 /// Who gets which seat: each open `waiting` entry, oldest first, is offered the first
 /// seat (in `seats` order) on which its whole range is free, counting the offers made
@@ -139,7 +70,9 @@ pub fn due_to_expire<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{UserId, ZoneId};
     use chrono::TimeZone;
+    use uuid::Uuid;
 
     fn at(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2030, 1, 1, h, m, 0).unwrap()

@@ -1,6 +1,6 @@
 //! The book stock actor: one supervised actor owning the catalog and its stock.
 //!
-//! Like a zone it decides in memory (the pure [`BookState`]), marks the change pending,
+//! Like a zone it decides in memory (the pure [`BookState`](crate::book::state::BookState)), marks the change pending,
 //! hands the write to the unit of work with the client's reply port and moves on. When
 //! the unit of work reports the outcome (`Decided`), it settles or undoes the change and,
 //! once committed, announces the book's new stock on the event stream. Reservation
@@ -11,86 +11,28 @@
 //! passes.
 
 use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::SubsecRound;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, MessagingErr};
 use tokio::sync::oneshot;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
-use crate::bundle::SealedBundle;
+use crate::book::messages::BookMsg;
+use crate::book::state::BookState;
+use crate::bundle::{BundlePart, SealedBundle};
 use crate::clock::Clock;
 use crate::domain::{
-    BookId, BookReservation, BookReservationId, BookReservationStatus, DomainEvent, ReservationId,
-    UserId,
+    BookId, BookReservation, BookReservationId, BookReservationStatus, DomainEvent, UserId,
 };
-use crate::engine::{Engine, unwrap_call};
 use crate::error::EngineError;
 use crate::notifier::NotifierMsg;
+use crate::rpc::{Reply, commit_refusal, submit};
 use crate::storage::{Change, Created, IdempotencyTag, Storage};
-use crate::unit_of_work::{CommitError, Intent, Outcome, UowHandle, UowMsg};
-
-pub use crate::book_state::{BookQuery, BookState, BookView, OpId};
-
-pub type Reply<T> = RpcReplyPort<Result<T, EngineError>>;
-
-/// The live book stock actor, if it is up; shared by the supervisor and the engine.
-pub type BookSlot = Arc<RwLock<Option<ActorRef<BookMsg>>>>;
-
-pub enum BookMsg {
-    List {
-        query: BookQuery,
-        reply: RpcReplyPort<Vec<BookView>>,
-    },
-    Get {
-        id: BookId,
-        reply: RpcReplyPort<Option<BookView>>,
-    },
-    Reserve {
-        user_id: UserId,
-        book_id: BookId,
-        copies: u32,
-        idempotency: Option<IdempotencyTag>,
-        reply: Reply<BookReservation>,
-    },
-    /// Cancel (by its owner: `user_id` set), pick up or expire (`user_id` is `None`).
-    ChangeStatus {
-        id: BookReservationId,
-        user_id: Option<UserId>,
-        to: BookReservationStatus,
-        reply: Reply<BookReservation>,
-    },
-    /// An admin sets a book's total copies.
-    Restock {
-        book_id: BookId,
-        total: u32,
-        reply: Reply<()>,
-    },
-    /// Expires every committed reservation whose hold has ended by the actor's clock.
-    /// Replies (if asked) at once with one receiver per expiry submitted, which tells
-    /// whether it committed.
-    ExpireDue {
-        reply: Option<RpcReplyPort<Vec<oneshot::Receiver<bool>>>>,
-    },
-    /// Bundle, phase one: hold `copies` tentatively until the bundle is submitted or
-    /// `ttl` passes.
-    Prepare {
-        user_id: UserId,
-        book_id: BookId,
-        copies: u32,
-        seat_reservation: ReservationId,
-        ttl: Duration,
-        reply: Reply<BookReservation>,
-    },
-    /// Drops a prepared hold that was not submitted (the deadline, or an abort).
-    ReleasePrepared { id: BookReservationId },
-    /// Bundle, phase two: seal the prepared hold and pass the bundle on to the zone.
-    CommitBundle(SealedBundle),
-    /// Internal, from the unit of work: a change's transaction was decided.
-    Decided { op: OpId, committed: bool },
-}
+use crate::unit_of_work::{Intent, Outcome, UowHandle, UowMsg};
+use crate::zone::messages::ZoneMsg;
 
 pub struct BookStockActor;
 
@@ -241,7 +183,7 @@ impl Actor for BookStockActor {
                     state.books.undo(&id);
                 }
             }
-            BookMsg::CommitBundle(bundle) => crate::bundle::book_commit(state, bundle),
+            BookMsg::CommitBundle(sealed) => seal_and_forward(state, sealed),
             BookMsg::Decided { op, committed } => {
                 if committed {
                     if let Some(stock) = state.books.settle(&op) {
@@ -418,16 +360,18 @@ fn restock(
     submit(&state.uow, intent);
 }
 
-/// Hands one of the engine's own intents to the unit of work (see
-/// [`UowHandle::submit`]); a client's write takes its place first with `admit`.
-pub(crate) fn submit(uow: &UowHandle, intent: Intent) {
-    uow.submit(intent, None);
-}
-
-pub(crate) fn commit_refusal(err: CommitError) -> EngineError {
-    match err {
-        CommitError::Failed(_) => EngineError::CommitFailed,
-        CommitError::Overloaded => EngineError::Overloaded,
+/// Bundle, phase two on the book side: seal the prepared hold (take it off its
+/// deadline) and pass the bundle on to the zone, in this one actor turn.
+fn seal_and_forward(state: &mut BookActorState, sealed: SealedBundle) {
+    if !state.prepared.remove(&sealed.book_id()) {
+        sealed.fail(BundlePart::Book, EngineError::PrepareExpired);
+        return;
+    }
+    let zone = sealed.zone().clone();
+    if let Err(MessagingErr::SendErr(ZoneMsg::SubmitPrepared(sealed))) =
+        zone.cast(ZoneMsg::SubmitPrepared(sealed))
+    {
+        sealed.fail(BundlePart::Seat, EngineError::Unavailable);
     }
 }
 
@@ -438,111 +382,4 @@ pub(crate) async fn spawn_linked(
 ) -> Result<ActorRef<BookMsg>, ActorProcessingErr> {
     let (actor, _) = Actor::spawn_linked(None, BookStockActor, args, supervisor).await?;
     Ok(actor)
-}
-
-/// The book side of the engine handle.
-impl Engine {
-    /// Books matching `query`, with the copies a new reservation could take.
-    pub async fn books(&self, query: BookQuery) -> Result<Vec<BookView>, EngineError> {
-        self.call_books(|reply| BookMsg::List { query, reply })
-            .await
-    }
-
-    pub async fn book(&self, id: BookId) -> Result<Option<BookView>, EngineError> {
-        self.call_books(|reply| BookMsg::Get { id, reply }).await
-    }
-
-    /// Reserves `copies` of a book for a user until picked up, cancelled or expired.
-    pub async fn reserve_book(
-        &self,
-        user_id: UserId,
-        book_id: BookId,
-        copies: u32,
-        idempotency: Option<IdempotencyTag>,
-    ) -> Result<BookReservation, EngineError> {
-        self.call_books(|reply| BookMsg::Reserve {
-            user_id,
-            book_id,
-            copies,
-            idempotency,
-            reply,
-        })
-        .await?
-    }
-
-    /// Moves a `reserved` book reservation to `to`. With `user_id` set only its owner's
-    /// reservation is found (cancel); without, any (admin pick-up, expiry).
-    pub async fn change_book_reservation(
-        &self,
-        id: BookReservationId,
-        user_id: Option<UserId>,
-        to: BookReservationStatus,
-    ) -> Result<BookReservation, EngineError> {
-        self.call_books(|reply| BookMsg::ChangeStatus {
-            id,
-            user_id,
-            to,
-            reply,
-        })
-        .await?
-    }
-
-    /// Sets a book's total copies (admin). Refused below the copies currently reserved.
-    /// Returns the book as it is once the change committed.
-    pub async fn adjust_book_stock(
-        &self,
-        book_id: BookId,
-        new_total: u32,
-    ) -> Result<BookView, EngineError> {
-        self.call_books_unbounded(|reply| BookMsg::Restock {
-            book_id,
-            total: new_total,
-            reply,
-        })
-        .await??;
-        self.book(book_id).await?.ok_or(EngineError::BookNotFound)
-    }
-
-    /// Expires every uncollected reservation whose hold has ended (by the engine's
-    /// clock) and returns how many expired, once their transactions are decided. The
-    /// scheduler calls it; tests call it after moving the clock.
-    pub async fn expire_book_reservations(&self) -> Result<usize, EngineError> {
-        let pending = self
-            .call_books_unbounded(|reply| BookMsg::ExpireDue { reply: Some(reply) })
-            .await?;
-        let mut expired = 0;
-        for decided in pending {
-            if decided.await.unwrap_or(false) {
-                expired += 1;
-            }
-        }
-        Ok(expired)
-    }
-
-    /// Asks the book stock actor to expire what is due, without waiting (the
-    /// scheduler's tick). A restarting actor is skipped: the next tick catches up.
-    pub fn trigger_book_expiry(&self) {
-        if let Some(actor) = self.book_actor() {
-            let _ = actor.cast(BookMsg::ExpireDue { reply: None });
-        }
-    }
-
-    /// Asks the book actor on behalf of a client: refused at once with `Overloaded`
-    /// when it has its bound of requests in flight (see `Engine::call`).
-    pub(crate) async fn call_books<T: Send + 'static>(
-        &self,
-        build: impl FnOnce(RpcReplyPort<T>) -> BookMsg,
-    ) -> Result<T, EngineError> {
-        let _pass = self.admit_books()?;
-        self.call_books_unbounded(build).await
-    }
-
-    /// Asks the book actor without taking a place in its bound (admin, scheduler).
-    pub(crate) async fn call_books_unbounded<T: Send + 'static>(
-        &self,
-        build: impl FnOnce(RpcReplyPort<T>) -> BookMsg,
-    ) -> Result<T, EngineError> {
-        let actor = self.book_actor().ok_or(EngineError::Unavailable)?;
-        unwrap_call(actor.call(build, Some(self.config().rpc_timeout)).await)
-    }
 }

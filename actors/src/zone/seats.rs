@@ -8,32 +8,23 @@ use crate::domain::{
     DomainEvent, Reservation, ReservationStatus, SeatLayout, SeatNumber, SeatService,
 };
 use crate::error::EngineError;
+use crate::rpc::{Reply, commit_refusal, submit};
 use crate::storage::Change;
 use crate::unit_of_work::{Intent, Outcome};
-use crate::zone::{Reply, ZoneActorState, ZoneMsg, commit_refusal, submit};
+use crate::zone::actor_state::ZoneActorState;
+use crate::zone::messages::{SeatChange, ZoneMsg};
 
-/// What to settle or undo once an admin seat change is decided.
-#[derive(Debug, Clone)]
-pub enum SeatChange {
-    Added(SeatNumber),
-    Service {
-        seat: SeatNumber,
-        previous: SeatService,
-        cancelled: Vec<Reservation>,
-    },
-}
-
-pub(crate) fn add_seat(
+pub(super) fn add_seat(
     myself: &ActorRef<ZoneMsg>,
     state: &mut ZoneActorState,
     seat: SeatLayout,
     reply: Reply<()>,
 ) {
-    if !state.book.add_seat(seat.clone()) {
+    if !state.seats.add_seat(seat.clone()) {
         let _ = reply.send(Err(EngineError::SeatExists(seat.number)));
         return;
     }
-    let zone = state.book.zone().clone();
+    let zone = state.seats.zone().clone();
     let actor = myself.clone();
     let change = SeatChange::Added(seat.number.clone());
     submit(
@@ -55,7 +46,7 @@ pub(crate) fn add_seat(
     );
 }
 
-pub(crate) fn set_seat_service(
+pub(super) fn set_seat_service(
     myself: &ActorRef<ZoneMsg>,
     state: &mut ZoneActorState,
     seat: SeatNumber,
@@ -63,14 +54,14 @@ pub(crate) fn set_seat_service(
     reply: Reply<Vec<Reservation>>,
 ) {
     let now = state.clock.now();
-    let previous = match state.book.set_service(&seat, service) {
+    let previous = match state.seats.set_service(&seat, service) {
         Ok(previous) => previous,
         Err(refusal) => {
             let _ = reply.send(Err(refusal));
             return;
         }
     };
-    let zone = state.book.zone().clone();
+    let zone = state.seats.zone().clone();
     let mut changes = vec![Change::SetSeatService {
         seat: seat.clone(),
         service,
@@ -83,9 +74,9 @@ pub(crate) fn set_seat_service(
     let mut cancelled = Vec::new();
     if service == SeatService::OutOfService {
         let to = ReservationStatus::Cancelled;
-        for r in state.book.cancellable_on_seat(&seat, now) {
+        for r in state.seats.cancellable_on_seat(&seat, now) {
             if state
-                .book
+                .seats
                 .begin_status_change(&r.id, r.user_id, &[ReservationStatus::Confirmed], to)
                 .is_ok()
             {
@@ -135,14 +126,14 @@ pub(crate) fn set_seat_service(
     );
 }
 
-pub(crate) fn decided(state: &mut ZoneActorState, change: SeatChange, committed: bool) {
+pub(super) fn decided(state: &mut ZoneActorState, change: SeatChange, committed: bool) {
     match (change, committed) {
         (SeatChange::Added(_), true) => {}
-        (SeatChange::Added(seat), false) => state.book.remove_empty_seat(&seat),
+        (SeatChange::Added(seat), false) => state.seats.remove_empty_seat(&seat),
         (SeatChange::Service { cancelled, .. }, true) => {
             for r in cancelled {
                 state
-                    .book
+                    .seats
                     .settle_status_change(&r.id, ReservationStatus::Cancelled);
             }
         }
@@ -154,9 +145,9 @@ pub(crate) fn decided(state: &mut ZoneActorState, change: SeatChange, committed:
             },
             false,
         ) => {
-            let _ = state.book.set_service(&seat, previous);
+            let _ = state.seats.set_service(&seat, previous);
             for r in cancelled {
-                state.book.undo_status_change(&r.id);
+                state.seats.undo_status_change(&r.id);
             }
         }
     }

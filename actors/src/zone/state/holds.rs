@@ -9,31 +9,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Pending, ZoneState};
+use super::{Pending, WaitChange, WaitSlot, ZoneState};
 use crate::domain::{Interval, Reservation, ReservationId, ReservationStatus, SeatNumber, UserId};
 use crate::error::EngineError;
 use crate::lifecycle::{LifecycleConfig, due_transition};
 use crate::waitlist::{Hold, WaitStatus, WaitlistEntry, WaitlistId, due_to_expire, match_waiters};
-
-#[derive(Debug, Clone)]
-pub(super) struct WaitSlot {
-    entry: WaitlistEntry,
-    /// A change of this entry is waiting for its commit.
-    pending: bool,
-}
-
-/// What a waitlist change does in memory once its transaction is decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WaitChange {
-    /// A new entry joins the queue.
-    Joined,
-    /// The entry is offered a hold on a seat.
-    Offered(Hold),
-    /// The entry closes (`expired` or `cancelled`), releasing its hold if it had one.
-    Closed(WaitStatus),
-    /// The hold became this reservation.
-    Confirmed(Reservation),
-}
 
 fn refused(detail: impl Into<String>) -> EngineError {
     EngineError::Refused(detail.into())

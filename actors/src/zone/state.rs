@@ -14,9 +14,9 @@ use crate::domain::{
     SeatService, UserId, ZoneId,
 };
 use crate::error::EngineError;
+use crate::waitlist::{Hold, WaitStatus, WaitlistEntry};
 
 mod holds;
-pub use holds::WaitChange;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pending {
@@ -43,6 +43,26 @@ struct SeatBook {
 }
 
 #[derive(Debug, Clone)]
+struct WaitSlot {
+    entry: WaitlistEntry,
+    /// A change of this entry is waiting for its commit.
+    pending: bool,
+}
+
+/// What a waitlist change does in memory once its transaction is decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitChange {
+    /// A new entry joins the queue.
+    Joined,
+    /// The entry is offered a hold on a seat.
+    Offered(Hold),
+    /// The entry closes (`expired` or `cancelled`), releasing its hold if it had one.
+    Closed(WaitStatus),
+    /// The hold became this reservation.
+    Confirmed(Reservation),
+}
+
+#[derive(Debug, Clone)]
 pub struct ZoneState {
     zone: ZoneId,
     /// Seat numbers in layout order (A1, A2, ..., A10), for views.
@@ -50,7 +70,7 @@ pub struct ZoneState {
     seats: HashMap<SeatNumber, SeatBook>,
     index: HashMap<ReservationId, (SeatNumber, DateTime<Utc>)>,
     /// Open waitlist entries, oldest first (see [`holds`]).
-    waitlist: Vec<holds::WaitSlot>,
+    waitlist: Vec<WaitSlot>,
 }
 
 /// One seat's state for the live map and the availability view.
@@ -304,7 +324,7 @@ impl ZoneState {
         zone: &ZoneId,
         seats: &[SeatLayout],
         reservations: impl IntoIterator<Item = &'a Reservation>,
-        waitlist: impl IntoIterator<Item = &'a crate::waitlist::WaitlistEntry>,
+        waitlist: impl IntoIterator<Item = &'a WaitlistEntry>,
         now: DateTime<Utc>,
     ) -> Vec<SeatView> {
         let covering = reservations

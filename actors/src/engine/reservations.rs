@@ -1,0 +1,97 @@
+//! Seat reservations through the [`Engine`] handle: reserving, moving a reservation's
+//! status (cancel, check-in, check-out), and reading a zone's availability and live
+//! seat states.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    Interval, Reservation, ReservationId, ReservationStatus, ReserveRequest, UserId, ZoneId,
+};
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::zone::messages::{FreeIntervals, ZoneMsg};
+use crate::zone::state::SeatView;
+
+impl Engine {
+    pub async fn reserve(&self, request: ReserveRequest) -> Result<Reservation, EngineError> {
+        let zone = self
+            .zone_of(&request.seat)
+            .ok_or_else(|| EngineError::UnknownSeat(request.seat.clone()))?;
+        self.call(&zone, |reply| ZoneMsg::Reserve { request, reply })
+            .await?
+    }
+
+    /// Moves the caller's reservation in `zone` to `to` (cancel, check-in, ...).
+    pub async fn change_status(
+        &self,
+        zone: &ZoneId,
+        id: ReservationId,
+        user_id: UserId,
+        to: ReservationStatus,
+    ) -> Result<Reservation, EngineError> {
+        self.call(zone, |reply| ZoneMsg::ChangeStatus {
+            id,
+            user_id,
+            to,
+            reply,
+        })
+        .await?
+    }
+
+    /// Like [`change_status`](Self::change_status) without knowing the zone: every zone
+    /// is asked at once (only the owner of an active reservation holds it in memory),
+    /// which spares the edge a database read on the hot cancel path. `NotFound` means
+    /// no zone holds it as an active reservation of `user_id`; a zone that is down makes
+    /// the answer `Unavailable`, since the reservation might be there.
+    pub async fn change_status_anywhere(
+        &self,
+        id: ReservationId,
+        user_id: UserId,
+        to: ReservationStatus,
+    ) -> Result<Reservation, EngineError> {
+        let zones: Vec<ZoneId> = self.layout().into_iter().map(|z| z.id).collect();
+        let asks = zones
+            .iter()
+            .map(|zone| self.change_status(zone, id, user_id, to));
+        let mut outcome = Err(EngineError::ReservationNotFound);
+        for answer in futures_util::future::join_all(asks).await {
+            match answer {
+                Ok(done) => return Ok(done),
+                Err(EngineError::ReservationNotFound) => {}
+                Err(other) => outcome = Err(other),
+            }
+        }
+        outcome
+    }
+
+    /// Checks out the caller's checked-in reservation in `zone`: it becomes
+    /// `completed` and ends at `end_at` (if that is before its booked end).
+    pub async fn check_out(
+        &self,
+        zone: &ZoneId,
+        id: ReservationId,
+        user_id: UserId,
+        end_at: DateTime<Utc>,
+    ) -> Result<Reservation, EngineError> {
+        self.call(zone, |reply| ZoneMsg::CheckOut {
+            id,
+            user_id,
+            end_at,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn availability(
+        &self,
+        zone: &ZoneId,
+        window: Interval,
+    ) -> Result<FreeIntervals, EngineError> {
+        self.call(zone, |reply| ZoneMsg::Availability { window, reply })
+            .await
+    }
+
+    pub async fn live(&self, zone: &ZoneId) -> Result<Vec<SeatView>, EngineError> {
+        self.call(zone, |reply| ZoneMsg::Live { reply }).await
+    }
+}
