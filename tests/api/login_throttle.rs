@@ -6,13 +6,11 @@
 //! Distinct client addresses come from binding the test client to other loopback
 //! addresses (127.0.0.2, ...), which Linux routes to the server on 127.0.0.1.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use crate::helpers::{Backend, TestApp, body};
 use chrono::{Duration, Utc};
-use common::{Backend, TestApp, body};
 use pica_actors::ManualClock;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
