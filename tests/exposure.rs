@@ -5,12 +5,16 @@
 //! These run on SQLite only: they exercise the TCP listener, which is the same whatever
 //! the database.
 
-mod common;
+// Its own binary, not a module of `tests/api`: its bounds are set for a machine that
+// runs nothing else, and cargo runs test binaries one after another.
+#[path = "api/helpers/mod.rs"]
+#[macro_use]
+mod helpers;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Backend, JWT_SECRET, TestApp, TestDb};
+use helpers::{Backend, JWT_SECRET, TestApp, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -116,7 +120,7 @@ fn start_limited(
         command.env(k, v);
     }
     let mut child = command.spawn().expect("start pica under prlimit");
-    let url = common::listening_url(&mut child);
+    let url = helpers::listening_url(&mut child);
     (child, url)
 }
 

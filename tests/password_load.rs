@@ -7,11 +7,15 @@
 //! A separate process gives a clean measurement: its peak resident set (`VmHWM`) covers
 //! the server alone, not the test harness or other tests running beside it.
 
-mod common;
+// Its own binary, not a module of `tests/api`: its bounds are set for a machine that
+// runs nothing else, and cargo runs test binaries one after another.
+#[path = "api/helpers/mod.rs"]
+#[macro_use]
+mod helpers;
 
 use std::process::{Child, Command, Stdio};
 
-use common::{Backend, JWT_SECRET, TestDb};
+use helpers::{Backend, JWT_SECRET, TestDb};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
@@ -47,7 +51,7 @@ fn start_server(database_url: &str) -> (Server, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start pica");
-    let url = common::listening_url(&mut child);
+    let url = helpers::listening_url(&mut child);
     (Server(child), url)
 }
 
@@ -86,7 +90,7 @@ async fn a_flood_of_registrations_and_logins_keeps_memory_bounded(backend: Backe
     let (server, base) = start_server(&db.url);
     let pid = server.0.id();
     let client = Client::builder().pool_max_idle_per_host(0).build().unwrap();
-    let before = common::proc_status_kib(pid, "VmRSS");
+    let before = helpers::proc_status_kib(pid, "VmRSS");
     let (mut registered, mut logged_in) = (0, 0);
     for round in 0..ROUNDS {
         let password = "flood-pass-123";
@@ -118,14 +122,14 @@ async fn a_flood_of_registrations_and_logins_keeps_memory_bounded(backend: Backe
         logged_in += l.ok;
         eprintln!(
             "round {round}: register {t:?}, login {l:?}, VmRSS {} KiB, VmHWM {} KiB",
-            common::proc_status_kib(pid, "VmRSS"),
-            common::proc_status_kib(pid, "VmHWM")
+            helpers::proc_status_kib(pid, "VmRSS"),
+            helpers::proc_status_kib(pid, "VmHWM")
         );
     }
     assert!(registered > 0 && logged_in > 0, "some requests got through");
     let (rss, peak) = (
-        common::proc_status_kib(pid, "VmRSS"),
-        common::proc_status_kib(pid, "VmHWM"),
+        helpers::proc_status_kib(pid, "VmRSS"),
+        helpers::proc_status_kib(pid, "VmHWM"),
     );
     eprintln!("{backend:?}: VmRSS {before} KiB at start, {rss} KiB after, peak {peak} KiB");
     assert!(

@@ -10,14 +10,18 @@
 //! `PICA_SNAPSHOT_TEST_BIN=/path/to/pica` measures another build of the server (e.g. an
 //! older one) with the same load; the figures are printed (`--nocapture`).
 
-mod common;
+// Its own binary, not a module of `tests/api`: its bounds are set for a machine that
+// runs nothing else, and cargo runs test binaries one after another.
+#[path = "api/helpers/mod.rs"]
+#[macro_use]
+mod helpers;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Backend, JWT_SECRET, TestDb};
+use helpers::{Backend, JWT_SECRET, TestDb};
 use pica::storage::Db;
 use reqwest::{Client, Response, StatusCode};
 use serde::Deserialize;
@@ -66,7 +70,7 @@ fn start_server(database_url: &str) -> (Server, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start pica");
-    let url = common::listening_url(&mut child);
+    let url = helpers::listening_url(&mut child);
     (Server(child), url)
 }
 
@@ -338,8 +342,8 @@ async fn snapshots_of_a_large_space_cost_bounded_memory(backend: Backend) {
     let client = Client::new();
     let health_url = format!("{base}/healthz");
     healthz(&client, &health_url).await;
-    let loaded_rss = common::proc_status_kib(pid, "VmRSS");
-    let loaded_hwm = common::proc_status_kib(pid, "VmHWM");
+    let loaded_rss = helpers::proc_status_kib(pid, "VmRSS");
+    let loaded_hwm = helpers::proc_status_kib(pid, "VmHWM");
 
     // Another build of the server (PICA_SNAPSHOT_TEST_BIN) is only measured.
     let measuring_only = std::env::var_os("PICA_SNAPSHOT_TEST_BIN").is_some();
@@ -368,7 +372,7 @@ async fn snapshots_of_a_large_space_cost_bounded_memory(backend: Backend) {
                         Ok(took) => slowest = slowest.max(took),
                         Err(why) => failed.push(why),
                     }
-                    peak_rss = peak_rss.max(common::proc_status_kib(pid, "VmRSS"));
+                    peak_rss = peak_rss.max(helpers::proc_status_kib(pid, "VmRSS"));
                     polls.fetch_add(1, Ordering::Relaxed);
                     // Pacing, not waiting for anything.
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -390,7 +394,7 @@ async fn snapshots_of_a_large_space_cost_bounded_memory(backend: Backend) {
     let streamed = streaming.elapsed();
     done.store(true, Ordering::Relaxed);
     let (slowest_healthz, peak_rss, unanswered) = poller.join().unwrap();
-    let peak_hwm = common::proc_status_kib(pid, "VmHWM");
+    let peak_hwm = helpers::proc_status_kib(pid, "VmHWM");
 
     let mut open = Vec::new();
     let (mut refusals, mut largest_part, mut parts) = (0, 0, 0);

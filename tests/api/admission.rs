@@ -3,9 +3,7 @@
 //! with `Retry-After` at once; the admitted ones succeed once the database is released,
 //! and nothing of the refused ones is left in memory or in the database.
 
-mod common;
-
-use common::{Backend, TestApp, audit, body, eventually, slot};
+use crate::helpers::{Backend, TestApp, audit, body, eventually, slot};
 use pica_actors::{GateStats, ZoneId};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -131,14 +129,14 @@ async fn a_full_zone_answers_503_at_once_and_the_admitted_commit_after_release(b
     assert_busy(app.reserve(&tokens[2], slot("Q3", 1, 9, 10)).await).await;
     let path = format!(
         "/api/public/zones/quiet/availability?date={}",
-        common::day(1)
+        crate::helpers::day(1)
     );
     assert_busy(app.get(&path).send().await.unwrap()).await;
     // Another zone is not affected.
     let other = app
         .get(&format!(
             "/api/public/zones/coworking/availability?date={}",
-            common::day(1)
+            crate::helpers::day(1)
         ))
         .send()
         .await
@@ -216,17 +214,12 @@ async fn a_full_commit_queue_answers_503_and_leaves_nothing_pending(backend: Bac
 
     // A new reservation and a cancel are refused by their zones before any change.
     assert_busy(app.reserve(&tokens[2], slot("Q3", 1, 9, 10)).await).await;
-    let cancel = app
-        .delete(&format!("/api/secure/reservations/{kept}"))
-        .bearer_auth(&tokens[2])
-        .send()
-        .await
-        .unwrap();
+    let cancel = app.cancel(&tokens[2], &kept).await;
     assert_busy(cancel).await;
     // Reads queue no write and still get through.
     let path = format!(
         "/api/public/zones/quiet/availability?date={}",
-        common::day(1)
+        crate::helpers::day(1)
     );
     assert_eq!(
         app.get(&path).send().await.unwrap().status(),
@@ -244,12 +237,7 @@ async fn a_full_commit_queue_answers_503_and_leaves_nothing_pending(backend: Bac
     // Nothing pending was left: the refused reservation and cancel now go through.
     let third = app.reserve(&tokens[2], slot("Q3", 1, 9, 10)).await;
     assert_eq!(third.status(), StatusCode::CREATED);
-    let cancel = app
-        .delete(&format!("/api/secure/reservations/{kept}"))
-        .bearer_auth(&tokens[2])
-        .send()
-        .await
-        .unwrap();
+    let cancel = app.cancel(&tokens[2], &kept).await;
     assert_eq!(cancel.status(), StatusCode::OK);
     let all = app.reservations_in_db().await;
     audit(&all);

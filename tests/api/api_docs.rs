@@ -2,12 +2,10 @@
 //! handlers matches the router (both ways), `/docs` is served, and `/metrics` is valid
 //! Prometheus text with bounded labels.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use common::{Backend, TestApp, body};
+use crate::helpers::{Backend, TestApp, body};
 use reqwest::StatusCode;
 use serde_json::Value;
 

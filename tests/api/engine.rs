@@ -1,11 +1,9 @@
 //! The engine under stress and failure: contention audited against the database, a
 //! commit the database refuses, and a zone actor that crashes.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{Backend, TestApp, audit, body, day, eventually, execute, slot};
+use crate::helpers::{Backend, TestApp, audit, body, day, eventually, execute, slot};
 use pica_actors::{ReservationStatus, ZoneId};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -91,11 +89,8 @@ async fn contention_never_double_books_and_every_answer_matches_the_database(bac
     // Phase two: cancel half of them while new requests race for the freed time.
     let to_cancel: Vec<String> = created.iter().take(created.len() / 2).cloned().collect();
     let owners = body(
-        app.get("/api/secure/my-reservations?limit=100")
-            .bearer_auth(&tokens[0])
-            .send()
-            .await
-            .unwrap(),
+        app.get_as(&tokens[0], "/api/secure/my-reservations?limit=100")
+            .await,
     )
     .await;
     assert!(owners["items"].is_array());
@@ -376,12 +371,7 @@ async fn crashed_zone_answers_503_then_comes_back_with_its_state(backend: Backen
         StatusCode::CONFLICT,
         "the rebuilt zone remembers the reservation"
     );
-    let r = app
-        .delete(&format!("/api/secure/reservations/{kept}"))
-        .bearer_auth(&ana)
-        .send()
-        .await
-        .unwrap();
+    let r = app.cancel(&ana, &kept).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         app.reserve(&ben, slot("C4", 1, 11, 13)).await.status(),

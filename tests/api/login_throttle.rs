@@ -6,13 +6,11 @@
 //! Distinct client addresses come from binding the test client to other loopback
 //! addresses (127.0.0.2, ...), which Linux routes to the server on 127.0.0.1.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use crate::helpers::{Backend, TestApp, body};
 use chrono::{Duration, Utc};
-use common::{Backend, TestApp, body};
 use pica_actors::ManualClock;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
@@ -41,16 +39,6 @@ async fn login(app: &TestApp, client: &Client, username: &str, password: &str) -
         .await
         .unwrap()
         .status()
-}
-
-async fn register(app: &TestApp, username: &str, password: &str) {
-    let r = app
-        .post("/api/public/register")
-        .json(&json!({"username": username, "email": format!("{username}@example.com"), "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
 }
 
 /// Fires `RACERS` logins at once; returns (401s, 429s). A 429 must carry `Retry-After`;
@@ -86,7 +74,7 @@ async fn racing_wrong_passwords_for_one_user_get_exactly_the_limit_of_checks(bac
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    register(&app, "ana", "sunny-day-42").await;
+    app.register("ana", "sunny-day-42").await;
     let checks = app.state.auth.passwords.runs();
     let (refused, throttled) = race(&app, &from(1), |_| "ana".into()).await;
     let checked = app.state.auth.passwords.runs() - checks;
@@ -120,7 +108,7 @@ async fn racing_logins_from_one_address_get_at_most_the_address_limit(backend: B
     );
     assert_eq!((refused, throttled), (20, RACERS - 20));
     // Another address is not affected.
-    register(&app, "ben", "rainy-day-43").await;
+    app.register("ben", "rainy-day-43").await;
     assert_eq!(
         login(&app, &from(2), "ben", "rainy-day-43").await,
         StatusCode::OK
@@ -136,7 +124,7 @@ async fn a_stranger_elsewhere_cannot_lock_the_owner_out(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    register(&app, "ana", "sunny-day-42").await;
+    app.register("ana", "sunny-day-42").await;
     let stranger = from(2);
     let mut statuses = Vec::new();
     for _ in 0..8 {
@@ -180,7 +168,7 @@ async fn the_global_username_limit_stops_guessing_spread_over_addresses(backend:
     else {
         return;
     };
-    register(&app, "ana", "sunny-day-42").await;
+    app.register("ana", "sunny-day-42").await;
     // Three strangers, 5 guesses each allowed by their pair: the 12 the username may
     // take from everywhere run out during the third.
     let mut refused = 0;

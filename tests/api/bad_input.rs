@@ -1,9 +1,7 @@
 //! Invariant 6 (docs/architecture.md): bad input gets a 4xx with a clear `detail`,
 //! never a 5xx, and changes nothing.
 
-mod common;
-
-use common::{Backend, TestApp, day, slot};
+use crate::helpers::{Backend, TestApp, day, expect_4xx, slot};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -13,24 +11,7 @@ on_both_backends!(
     implausible_emails_are_refused,
     hypers_own_refusals_carry_a_json_detail,
     a_database_out_of_connections_answers_503,
-    the_server_reads_input_as_the_openapi_document_describes_it,
 );
-
-async fn expect_4xx(response: reqwest::Response, what: &str) -> StatusCode {
-    let status = response.status();
-    assert!(
-        status.is_client_error(),
-        "{what}: expected 4xx, got {status}"
-    );
-    let text = response.text().await.unwrap();
-    let body: Value =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: not JSON: {text:?}"));
-    let detail = body["detail"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{what}: no detail in {body}"));
-    assert!(!detail.is_empty(), "{what}: empty detail");
-    status
-}
 
 async fn bad_input_is_refused_with_a_detail_and_changes_nothing(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
@@ -203,7 +184,7 @@ async fn bad_input_is_refused_with_a_detail_and_changes_nothing(backend: Backend
         ("bad cursor", "/api/secure/my-reservations?cursor=%00%01"),
         ("unknown route", "/api/secure/nothing-here"),
     ] {
-        let r = app.get(path).bearer_auth(&token).send().await.unwrap();
+        let r = app.get_as(&token, path).await;
         expect_4xx(r, what).await;
     }
     let r = app
@@ -343,22 +324,14 @@ async fn control_characters_are_refused_before_the_database(backend: Backend) {
     expect_422_naming(r, "a tab deep in a body", "nested.list[1]").await;
     // A literal backslash followed by "u0000" is text, not a NUL: it passes this check
     // (and is refused, or not, on its own merits).
-    let r = app
-        .post("/api/public/login")
-        .json(&json!({"username": "x\\u0000", "password": "whatever-1"}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.login("x\\u0000", "whatever-1").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let r = app
-        .get("/api/secure/reservations/abc%00def")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .get_as(&token, "/api/secure/reservations/abc%00def")
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "NUL in a path");
-    let detail = common::body(r).await["detail"]
+    let detail = crate::helpers::body(r).await["detail"]
         .as_str()
         .unwrap()
         .to_string();
@@ -372,7 +345,7 @@ async fn control_characters_are_refused_before_the_database(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        common::body(r).await["part"],
+        crate::helpers::body(r).await["part"],
         "seat",
         "a bundle's 422 names its part"
     );
@@ -538,205 +511,4 @@ async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
         .expect("the server closes after answering")
         .unwrap();
     String::from_utf8_lossy(&answer).into_owned()
-}
-
-async fn admin_token(app: &TestApp, name: &str) -> String {
-    let db = app.db.connect().await;
-    pica::admin::create_admin(&db, name, None, || Ok("admin-pass-123".to_string()))
-        .await
-        .unwrap();
-    db.close().await;
-    let r = app
-        .post("/api/public/login")
-        .json(&json!({"username": name, "password": "admin-pass-123"}))
-        .send()
-        .await
-        .unwrap();
-    common::body(r).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// What the OpenAPI document allows is accepted, and what it does not is refused with
-/// a status it lists: an empty `cursor=` is no cursor, integers may be written `2.0`
-/// (JSON Schema's integers), `null` is refused where a field is not nullable, a
-/// malformed query string is a 400, and a bundle's 422 always names its part.
-async fn the_server_reads_input_as_the_openapi_document_describes_it(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
-    let ana = app.user("ana").await;
-    let admin = admin_token(&app, "boss").await;
-    let get = |path: &str, token: &str| app.get(path).bearer_auth(token).send();
-
-    // Empty cursor = first page, on every listing.
-    for path in [
-        "/api/secure/my-reservations?cursor=",
-        "/api/secure/waitlist?cursor=",
-        "/api/secure/my-book-reservations?cursor=",
-        "/api/public/books?cursor=",
-        "/api/public/drugs?q=a&cursor=",
-        "/api/admin/users?cursor=",
-    ] {
-        let r = get(path, &admin).await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{path}");
-    }
-    let first = common::body(get("/api/public/books?limit=2", &ana).await.unwrap()).await;
-    let empty = common::body(
-        get("/api/public/books?limit=2&cursor=", &ana)
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(first, empty);
-
-    // Integral floats are integers, in query strings and in JSON bodies.
-    let page = common::body(get("/api/public/books?limit=2.0", &ana).await.unwrap()).await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
-    let r = get("/api/public/books?limit=2.5", &ana).await.unwrap();
-    assert_eq!(expect_4xx(r, "limit=2.5").await, StatusCode::BAD_REQUEST);
-    let book = page["items"][0]["id"].as_i64().unwrap();
-    let r = app
-        .post("/api/secure/book-reservations")
-        .bearer_auth(&ana)
-        .json(&json!({"book_id": book as f64, "copies": 1.0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let reserved = common::body(r).await;
-    assert_eq!(
-        (reserved["book_id"].as_i64(), reserved["copies"].as_i64()),
-        (Some(book), Some(1))
-    );
-    let r = app
-        .post("/api/secure/recommend-drugs")
-        .bearer_auth(&ana)
-        .json(&json!({"drug_name": "aspirin", "top_n": 2.0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let names = common::body(r).await["data"]["name"]
-        .as_object()
-        .unwrap()
-        .len();
-    assert!((1..=2).contains(&names), "{names} results for top_n 2.0");
-    let r = app
-        .post("/api/secure/book-reservations")
-        .bearer_auth(&ana)
-        .json(&json!({"book_id": book, "copies": 1.5}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        expect_4xx(r, "copies 1.5").await,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
-
-    // `null` where the schema does not allow it.
-    let nulls: Vec<(&str, &str, Value)> = vec![
-        ("POST", "/api/secure/api-keys", json!({"name": null})),
-        ("POST", "/api/secure/api-keys", json!({"expires_at": null})),
-        ("PATCH", "/api/admin/zones/quiet", json!({"kind": null})),
-        ("PATCH", "/api/admin/zones/quiet", json!({"name": null})),
-        (
-            "POST",
-            "/api/secure/recommend-drugs",
-            json!({"drug_name": "aspirin", "top_n": null}),
-        ),
-        (
-            "POST",
-            "/api/secure/book-reservations",
-            json!({"book_id": book, "copies": null}),
-        ),
-        (
-            "POST",
-            "/api/secure/reservations",
-            json!({"seat_number": "A1", "reservation_date": null, "start": "x", "end": "y"}),
-        ),
-    ];
-    for (method, path, payload) in nulls {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let r = app
-            .client
-            .request(method, app.url(path))
-            .bearer_auth(&admin)
-            .json(&payload)
-            .send()
-            .await
-            .unwrap();
-        let what = format!("{path} {payload}");
-        assert_eq!(
-            expect_4xx(r, &what).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{what}"
-        );
-    }
-    let zones = common::body(app.get("/api/public/zones").send().await.unwrap()).await;
-    let quiet = zones
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|z| z["id"] == "quiet")
-        .unwrap();
-    assert!(
-        quiet["kind"].is_string() && quiet["name"].is_string(),
-        "{quiet}"
-    );
-    let keys = common::body(get("/api/secure/api-keys", &admin).await.unwrap()).await;
-    assert_eq!(
-        keys["items"].as_array().unwrap().len(),
-        0,
-        "nothing was created: {keys}"
-    );
-
-    // A malformed query string is a 400 with a detail (documented as such).
-    for path in [
-        "/api/secure/my-reservations?limit=many",
-        "/api/public/books?limit=-1",
-        "/api/admin/users?cursor=abc",
-    ] {
-        let r = get(path, &admin).await.unwrap();
-        assert_eq!(expect_4xx(r, path).await, StatusCode::BAD_REQUEST, "{path}");
-    }
-
-    // A bundle's 422 names the part, also when the part cannot be read at all.
-    let seat = json!({"seat_number": "Q3", "reservation_date": day(1).to_string()});
-    let bundles: Vec<(Value, &str)> = vec![
-        (json!({}), "seat"),
-        (json!([1]), "seat"),
-        (json!({"seat": 5, "book": {"book_id": book}}), "seat"),
-        (json!({"seat": seat, "book": {"book_id": "one"}}), "book"),
-        (json!({"seat": seat}), "book"),
-        (
-            json!({"seat": seat, "book": {"book_id": book, "copies": 0}}),
-            "book",
-        ),
-        (
-            json!({"seat": seat, "book": {"book_id": book, "copies": null}}),
-            "book",
-        ),
-    ];
-    for (payload, part) in bundles {
-        let r = app
-            .post("/api/secure/bundles")
-            .bearer_auth(&ana)
-            .json(&payload)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{payload}");
-        let answer = common::body(r).await;
-        assert_eq!(answer["part"], part, "{payload}: {answer}");
-        assert!(answer["detail"].as_str().is_some_and(|d| !d.is_empty()));
-    }
-    let mine = common::body(get("/api/secure/my-reservations", &ana).await.unwrap()).await;
-    assert_eq!(
-        mine["items"].as_array().unwrap().len(),
-        0,
-        "no bundle booked a seat"
-    );
-    app.stop().await;
 }

@@ -2,9 +2,9 @@
 //! something gets the same answer and creates nothing (also concurrently, and after a
 //! restart); a key reused with another body is refused with 422 and changes nothing.
 
-mod common;
-
-use common::{Backend, TestApp, audit, body, day, slot};
+use crate::helpers::library::bundle_body;
+use crate::helpers::seats::waitlist_body;
+use crate::helpers::{Backend, TestApp, audit, body, slot};
 use pica::storage::Db;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -20,20 +20,6 @@ on_both_backends!(
 );
 
 // ------------------------------------------------------------------ helpers
-
-/// The id of the only book whose title or author matches `q`.
-async fn book_id(app: &TestApp, q: &str) -> i64 {
-    let r = app
-        .get("/api/public/books")
-        .query(&[("q", q)])
-        .send()
-        .await
-        .unwrap();
-    let page = body(r).await;
-    let items = page["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1, "{q}: {page}");
-    items[0]["id"].as_i64().unwrap()
-}
 
 /// Reserved copies of a book, as the API (the actor's memory) shows them.
 async fn reserved_copies(app: &TestApp, id: i64) -> i64 {
@@ -59,10 +45,6 @@ async fn post_keyed(
         .send()
         .await
         .unwrap()
-}
-
-fn bundle_body(seat: Value, book: i64, copies: u32) -> Value {
-    json!({"seat": seat, "book": {"book_id": book, "copies": copies}})
 }
 
 /// Row counts straight from the database: `(reservations, book reservations, waitlist
@@ -113,15 +95,6 @@ async fn fill_quiet(app: &TestApp) {
     }
 }
 
-fn waitlist_body(from: u32, to: u32) -> Value {
-    let d = day(1);
-    json!({
-        "zone": "quiet",
-        "start": format!("{d}T{from:02}:00:00+07:00"),
-        "end": format!("{d}T{to:02}:00:00+07:00"),
-    })
-}
-
 // ------------------------------------------------------------------ tests
 
 async fn a_bundle_retried_after_it_committed_gets_both_parts_back(backend: Backend) {
@@ -129,7 +102,7 @@ async fn a_bundle_retried_after_it_committed_gets_both_parts_back(backend: Backe
         return;
     };
     let ben = app.user("ben").await;
-    let ddia = book_id(&app, "Designing Data-Intensive").await;
+    let ddia = app.book_id("Designing Data-Intensive").await;
     let request = bundle_body(slot("Q3", 1, 10, 12), ddia, 2);
     let r = post_keyed(&app, "/api/secure/bundles", &ben, "bundle-1", &request).await;
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -221,7 +194,7 @@ async fn concurrent_identical_bundles_book_once(backend: Backend) {
         return;
     };
     let ben = app.user("ben").await;
-    let ddia = book_id(&app, "Designing Data-Intensive").await;
+    let ddia = app.book_id("Designing Data-Intensive").await;
     let request = bundle_body(slot("Q5", 1, 14, 16), ddia, 1);
     let answers = futures::future::join_all(
         (0..16).map(|_| post_keyed(&app, "/api/secure/bundles", &ben, "same-16", &request)),
@@ -255,7 +228,7 @@ async fn a_key_reused_with_another_body_is_refused_everywhere(backend: Backend) 
     };
     fill_quiet(&app).await;
     let ben = app.user("ben").await;
-    let ddia = book_id(&app, "Designing Data-Intensive").await;
+    let ddia = app.book_id("Designing Data-Intensive").await;
     // One key on every endpoint: each endpoint has its own keys, so all five create.
     let firsts = [
         ("/api/secure/reservations", slot("A1", 2, 9, 10)),
@@ -263,7 +236,7 @@ async fn a_key_reused_with_another_body_is_refused_everywhere(backend: Backend) 
             "/api/secure/bundles",
             bundle_body(slot("A2", 3, 9, 10), ddia, 1),
         ),
-        ("/api/secure/waitlist", waitlist_body(9, 11)),
+        ("/api/secure/waitlist", waitlist_body("quiet", 9, 11)),
         (
             "/api/secure/book-reservations",
             json!({"book_id": ddia, "copies": 1}),
@@ -284,7 +257,7 @@ async fn a_key_reused_with_another_body_is_refused_everywhere(backend: Backend) 
             "/api/secure/bundles",
             bundle_body(slot("A2", 3, 9, 10), ddia, 2),
         ),
-        ("/api/secure/waitlist", waitlist_body(9, 10)),
+        ("/api/secure/waitlist", waitlist_body("quiet", 9, 10)),
         (
             "/api/secure/book-reservations",
             json!({"book_id": ddia, "copies": 2}),
@@ -353,7 +326,7 @@ async fn waitlist_retries_get_the_first_entry(backend: Backend) {
     };
     fill_quiet(&app).await;
     let wendy = app.user("wendy").await;
-    let request = waitlist_body(9, 11);
+    let request = waitlist_body("quiet", 9, 11);
     let answers = futures::future::join_all(
         (0..8).map(|_| post_keyed(&app, "/api/secure/waitlist", &wendy, "wait-1", &request)),
     )
@@ -367,20 +340,9 @@ async fn waitlist_retries_get_the_first_entry(backend: Backend) {
     assert_eq!(bodies[0]["status"], "waiting");
     // Without the key the same request is a second join, refused as a duplicate: the
     // retries above did not get that far.
-    let r = app
-        .post("/api/secure/waitlist")
-        .bearer_auth(&wendy)
-        .json(&request)
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_as(&wendy, "/api/secure/waitlist", &request).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    let r = app
-        .get("/api/secure/waitlist")
-        .bearer_auth(&wendy)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get_as(&wendy, "/api/secure/waitlist").await;
     let items = body(r).await["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"], bodies[0]["id"]);
@@ -393,7 +355,7 @@ async fn book_reservation_retries_take_the_copies_once(backend: Backend) {
         return;
     };
     let ben = app.user("ben").await;
-    let ddia = book_id(&app, "Designing Data-Intensive").await;
+    let ddia = app.book_id("Designing Data-Intensive").await;
     let request = json!({"book_id": ddia, "copies": 2});
     let answers = futures::future::join_all((0..8).map(|_| {
         post_keyed(
@@ -462,12 +424,7 @@ async fn an_api_key_retry_creates_no_second_key_and_shows_no_secret(backend: Bac
             "the secret is never shown again"
         );
     }
-    let r = app
-        .get("/api/secure/api-keys")
-        .bearer_auth(&ben)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get_as(&ben, "/api/secure/api-keys").await;
     assert_eq!(body(r).await["items"].as_array().unwrap().len(), 1);
     // The one key works.
     let r = app
@@ -499,14 +456,14 @@ async fn retries_after_a_restart_still_replay(backend: Backend) {
     };
     fill_quiet(&app).await;
     let ben = app.user("ben").await;
-    let ddia = book_id(&app, "Designing Data-Intensive").await;
+    let ddia = app.book_id("Designing Data-Intensive").await;
     let requests = [
         ("/api/secure/reservations", slot("A3", 2, 9, 10)),
         (
             "/api/secure/bundles",
             bundle_body(slot("A4", 3, 9, 10), ddia, 1),
         ),
-        ("/api/secure/waitlist", waitlist_body(9, 11)),
+        ("/api/secure/waitlist", waitlist_body("quiet", 9, 11)),
         (
             "/api/secure/book-reservations",
             json!({"book_id": ddia, "copies": 1}),
@@ -523,12 +480,7 @@ async fn retries_after_a_restart_still_replay(backend: Backend) {
 
     let db = app.stop().await;
     let app = TestApp::spawn_on(db, &[]).await;
-    let r = app
-        .post("/api/public/login")
-        .json(&json!({"username": "ben", "password": "pw-ben-123"}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.login("ben", "pw-ben-123").await;
     let ben = body(r).await["access_token"].as_str().unwrap().to_string();
     for ((path, request), first) in requests.iter().zip(&firsts) {
         let r = post_keyed(&app, path, &ben, "before-restart", request).await;

@@ -1,8 +1,6 @@
 //! The HTTP API end to end, on SQLite and PostgreSQL.
 
-mod common;
-
-use common::{Backend, TestApp, body, day, slot, status_of};
+use crate::helpers::{Backend, TestApp, body, day, slot, status_of};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -50,40 +48,20 @@ async fn welcome_register_login_and_secure_index(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
-    let r = app
-        .post("/api/public/login")
-        .json(&json!({"username": "ana", "password": "wrong-pass-1"}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.login("ana", "wrong-pass-1").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(body(r).await["detail"], "Invalid username or password");
-    let r = app
-        .post("/api/public/login")
-        .json(&json!({"username": "nobody", "password": "wrong-pass-1"}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.login("nobody", "wrong-pass-1").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    let r = app
-        .post("/api/public/login")
-        .json(&json!({"username": "ana", "password": "sunny-day-42"}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.login("ana", "sunny-day-42").await;
     assert_eq!(r.status(), StatusCode::OK);
     let login = body(r).await;
     assert_eq!(login["token_type"], "bearer");
     assert!(login["expires_in"].as_u64().unwrap() > 0);
     let token = login["access_token"].as_str().unwrap();
 
-    let r = app
-        .get("/api/secure/")
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get_as(token, "/api/secure/").await;
     assert_eq!(r.status(), StatusCode::OK);
     let secure = body(r).await;
     assert_eq!(secure["message"], "Secure endpoint accessed successfully!");
@@ -138,20 +116,10 @@ async fn reserve_conflict_cancel_and_reserve_again(backend: Backend) {
     let r = app.reserve(&ben, slot("A1", 2, 12, 13)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
 
-    let r = app
-        .delete(&format!("/api/secure/reservations/{id}"))
-        .bearer_auth(&ana)
-        .send()
-        .await
-        .unwrap();
+    let r = app.cancel(&ana, &id).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(body(r).await["status"], "cancelled");
-    let r = app
-        .delete(&format!("/api/secure/reservations/{id}"))
-        .bearer_auth(&ana)
-        .send()
-        .await
-        .unwrap();
+    let r = app.cancel(&ana, &id).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
     let r = app.reserve(&ben, slot("A1", 2, 9, 11)).await;
@@ -167,7 +135,7 @@ async fn reserve_conflict_cancel_and_reserve_again(backend: Backend) {
         status_of(&all, &id),
         Some(pica_actors::ReservationStatus::Cancelled)
     );
-    common::audit(&all);
+    crate::helpers::audit(&all);
     app.stop().await;
 }
 
@@ -203,7 +171,7 @@ async fn whole_day_form_and_availability(backend: Backend) {
         "Q2 is taken all day"
     );
 
-    let zones = body(app.get("/api/public/zones").send().await.unwrap()).await;
+    let zones = app.zones().await;
     let ids: Vec<&str> = zones
         .as_array()
         .unwrap()
@@ -232,12 +200,7 @@ async fn my_reservations_pages_and_filters(backend: Backend) {
         ids.push(body(r).await["id"].as_str().unwrap().to_string());
     }
     app.reserve(&ben, slot("A3", 1, 9, 10)).await;
-    let r = app
-        .delete(&format!("/api/secure/reservations/{}", ids[0]))
-        .bearer_auth(&ana)
-        .send()
-        .await
-        .unwrap();
+    let r = app.cancel(&ana, &ids[0]).await;
     assert_eq!(r.status(), StatusCode::OK);
 
     let mut seen = Vec::new();
@@ -247,7 +210,7 @@ async fn my_reservations_pages_and_filters(backend: Backend) {
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let page = body(app.get(&path).bearer_auth(&ana).send().await.unwrap()).await;
+        let page = body(app.get_as(&ana, &path).await).await;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 2);
         seen.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
@@ -264,11 +227,8 @@ async fn my_reservations_pages_and_filters(backend: Backend) {
     );
 
     let cancelled = body(
-        app.get("/api/secure/my-reservations?status=cancelled")
-            .bearer_auth(&ana)
-            .send()
-            .await
-            .unwrap(),
+        app.get_as(&ana, "/api/secure/my-reservations?status=cancelled")
+            .await,
     )
     .await;
     let items = cancelled["items"].as_array().unwrap();
@@ -289,33 +249,23 @@ async fn another_users_reservation_is_not_found(backend: Backend) {
         .to_string();
 
     let path = format!("/api/secure/reservations/{id}");
-    let r = app.get(&path).bearer_auth(&ana).send().await.unwrap();
+    let r = app.get_as(&ana, &path).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app.get(&path).bearer_auth(&eve).send().await.unwrap();
+    let r = app.get_as(&eve, &path).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let not_found = body(r).await;
     let r = app.delete(&path).bearer_auth(&eve).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Indistinguishable from an id that does not exist.
     let r = app
-        .get(&format!(
-            "/api/secure/reservations/{}",
-            uuid::Uuid::now_v7()
-        ))
-        .bearer_auth(&eve)
-        .send()
-        .await
-        .unwrap();
+        .get_as(
+            &eve,
+            &format!("/api/secure/reservations/{}", uuid::Uuid::now_v7()),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(body(r).await, not_found);
-    let mine = body(
-        app.get("/api/secure/my-reservations")
-            .bearer_auth(&eve)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let mine = body(app.get_as(&eve, "/api/secure/my-reservations").await).await;
     assert!(mine["items"].as_array().unwrap().is_empty());
 
     let all = app.reservations_in_db().await;
@@ -362,7 +312,7 @@ async fn one_user_cannot_overlap_across_zones_or_exceed_the_limit(backend: Backe
     );
     let all = app.reservations_in_db().await;
     assert_eq!(all.len(), 3);
-    common::audit(&all);
+    crate::helpers::audit(&all);
     app.stop().await;
 }
 

@@ -2,12 +2,10 @@
 //! the server process and a restart; the restarted engine rebuilds its memory from the
 //! database.
 
-mod common;
-
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 
-use common::{Backend, JWT_SECRET, TestDb, body, slot};
+use crate::helpers::{Backend, JWT_SECRET, TestDb, body, slot};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
@@ -25,7 +23,7 @@ fn start_server(database_url: &str) -> (Child, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start pica");
-    let url = common::listening_url(&mut child);
+    let url = crate::helpers::listening_url(&mut child);
     (child, url)
 }
 

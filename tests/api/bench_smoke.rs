@@ -1,9 +1,7 @@
 //! The load generator end to end, kept small for CI: a few hundred requests of every
 //! scenario against a real server, the echo ceiling, and the audit of the database.
 
-mod common;
-
-use common::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,13 +2,11 @@
 //! name autocomplete, and the MediMatch partner client against a local stand-in
 //! server (wiremock). None of it depends on the database, so SQLite only.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::helpers::{Backend, TestApp, body};
 use chrono::{DateTime, Utc};
-use common::{Backend, TestApp, body};
 use pica::medimatch::Recommendations;
 use pica_actors::Clock;
 use reqwest::StatusCode;
@@ -60,12 +58,8 @@ async fn spawn_partner_with_clock(
 }
 
 async fn recommend(app: &TestApp, token: &str, request: Value) -> reqwest::Response {
-    app.post("/api/secure/recommend-drugs")
-        .bearer_auth(token)
-        .json(&request)
-        .send()
+    app.post_as(token, "/api/secure/recommend-drugs", &request)
         .await
-        .unwrap()
 }
 
 async fn requests_seen(server: &MockServer) -> usize {
