@@ -37,6 +37,7 @@ fn layout() -> Vec<SeatLayout> {
         .map(|i| SeatLayout {
             number: seat(i),
             service: SeatService::InService,
+            spot: Default::default(),
         })
         .collect()
 }

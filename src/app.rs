@@ -229,6 +229,7 @@ fn router(state: AppState) -> Router {
     http::router()
         .with_state(state.clone())
         .layer(tower::util::option_layer(cors))
+        .layer(axum::middleware::from_fn(crate::web::security_headers))
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
         .layer(axum::middleware::from_fn_with_state(
             settings.request_timeout,

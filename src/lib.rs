@@ -2,7 +2,7 @@
 //!
 //! The engine (zone actors, unit of work, notifier) lives in the `pica-actors` crate;
 //! this crate is the service around it: configuration, the HTTP edge, authentication
-//! and sqlx storage.
+//! and sqlx storage, and the web app members book from (`web`).
 
 pub mod admin;
 pub mod app;
@@ -13,6 +13,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod medimatch;
 pub mod storage;
+pub mod web;
 
 pub use app::Application;
 pub use config::Settings;

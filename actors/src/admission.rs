@@ -207,6 +207,7 @@ mod engine_tests {
                     .map(|i| SeatLayout {
                         number: seat(i),
                         service: SeatService::InService,
+                        spot: Default::default(),
                     })
                     .collect(),
             }])

@@ -148,6 +148,8 @@ pub enum LiveSeatState {
 pub struct SeatLayout {
     pub number: SeatNumber,
     pub service: SeatService,
+    /// Where the seat stands on its zone's floor plan.
+    pub spot: crate::floor_plan::Spot,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

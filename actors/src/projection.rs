@@ -236,6 +236,7 @@ mod tests {
         vec![SeatLayout {
             number: SeatNumber("A1".into()),
             service: SeatService::InService,
+            spot: Default::default(),
         }]
     }
 

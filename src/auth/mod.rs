@@ -7,6 +7,7 @@
 //! memory and invalidated by the endpoints that change it. This assumes one server
 //! process per database, which is how the engine's actors work anyway.
 
+pub mod cookie;
 pub mod passwords;
 pub mod secrets;
 pub mod throttle;
@@ -189,14 +190,24 @@ impl Auth {
 
     /// Revokes a refresh token of `user` (logout). Unknown tokens are ignored.
     pub async fn logout(&self, user: UserId, refresh_token: &str) -> Result<(), ApiError> {
-        if !secrets::plausible(refresh_token, secrets::REFRESH_PREFIX) {
+        self.revoke_refresh(refresh_token, Some(user)).await
+    }
+
+    /// Revokes a refresh token whoever it belongs to: the web app's logout, which may
+    /// come after the access token expired and knows only the cookie.
+    pub async fn end_session(&self, refresh_token: &str) -> Result<(), ApiError> {
+        self.revoke_refresh(refresh_token, None).await
+    }
+
+    async fn revoke_refresh(&self, token: &str, owner: Option<UserId>) -> Result<(), ApiError> {
+        if !secrets::plausible(token, secrets::REFRESH_PREFIX) {
             return Ok(());
         }
         if let Some(record) = self
             .db
-            .refresh_token_by_hash(&secrets::digest(refresh_token))
+            .refresh_token_by_hash(&secrets::digest(token))
             .await?
-            && record.user_id == user
+            && owner.is_none_or(|user| record.user_id == user)
         {
             self.db.revoke_refresh_token(record.id, self.now()).await?;
         }
@@ -329,8 +340,9 @@ impl Auth {
         Ok(())
     }
 
-    /// Resolves the credentials of a request: a Bearer JWT, or an API key in `api-key`
-    /// / `X-API-Key`. None at all → 403; present but invalid → 401.
+    /// Resolves the credentials of a request: a Bearer JWT, an API key in `api-key` /
+    /// `X-API-Key`, or the web app's session cookie (see [`cookie`]). None at all → 403;
+    /// present but invalid → 401.
     pub async fn authenticate(&self, parts: &Parts) -> Result<AuthUser, ApiError> {
         if let Some(value) = parts.headers.get(AUTHORIZATION) {
             let token = value
@@ -349,6 +361,10 @@ impl Auth {
                 let key = value.to_str().map_err(|_| ApiError::InvalidApiKey)?;
                 return self.verify_api_key(key.trim()).await;
             }
+        }
+        if let Some(token) = cookie::read(&parts.headers, cookie::SESSION) {
+            cookie::same_origin(parts)?;
+            return self.verify_jwt(token).await;
         }
         Err(ApiError::NotAuthenticated)
     }

@@ -3,7 +3,7 @@
 use super::doc::r;
 use axum::extract::State;
 use axum::http::StatusCode;
-use pica_actors::{SeatLayout, SeatNumber, SeatService, ZoneId, ZoneLayout};
+use pica_actors::{SeatLayout, SeatNumber, SeatService, ZoneId, ZoneLayout, default_spot};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, instrument};
@@ -294,9 +294,19 @@ async fn add_seat(
         )));
     }
     let number = super::reservations::seat_number(&body.seat_number)?;
+    // A new seat stands after the zone's others on its plan. Two seats added at once may
+    // get the same spot; that is cosmetic, and an admin can move either.
+    let spot = state
+        .engine
+        .layout()
+        .iter()
+        .find(|z| z.id == zone)
+        .map(|z| default_spot(&z.kind, z.seats.len()))
+        .unwrap_or_default();
     let seat = SeatLayout {
         number: number.clone(),
         service: SeatService::InService,
+        spot,
     };
     state
         .engine

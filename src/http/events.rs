@@ -453,7 +453,10 @@ fn render_public(envelope: &Envelope, tz: Tz) -> Option<Rendered> {
         }
         DomainEvent::SeatAdded { seat, .. } => (
             "seat_added",
-            json!({ "seat": { "seat_number": seat.number.0, "status": seat.service } }),
+            json!({ "seat": {
+                "seat_number": seat.number.0, "status": seat.service,
+                "x": seat.spot.x, "y": seat.spot.y,
+            } }),
         ),
         DomainEvent::SeatServiceChanged { seat, service, .. } => (
             "seat_service_changed",

@@ -17,8 +17,9 @@ pub mod listener;
 pub mod load_shed;
 pub mod metrics;
 mod paging;
-mod public;
+pub(crate) mod public;
 mod reservations;
+mod space;
 mod state;
 pub use events::streams::{EventStreams, StreamSettings};
 pub use idempotency::IdempotencyLocks;
@@ -41,6 +42,7 @@ fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
         .merge(public::router())
         .merge(zones::router())
+        .merge(space::router())
         .merge(reservations::router())
         .merge(health::router())
         .merge(account::router())
@@ -59,6 +61,7 @@ pub fn router() -> Router<AppState> {
     documented()
         .split_for_parts()
         .0
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -1,12 +1,14 @@
 //! Welcome messages, registration and login.
 
 use super::doc::r;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
+use axum::http::header::ACCEPT;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
@@ -35,11 +37,21 @@ pub fn router() -> OpenApiRouter<AppState> {
     summary = "Welcome message",
     responses(
         (status = 200, description = "Welcome", body = Message, example = json!({"message": "Welcome to the Coworking Space API!"})),
+        (status = 303, description = "A browser (`Accept: text/html`) is sent to the web app at `/app/`"),
         (status = 503, response = r::Unavailable),
     ),
 )]
-async fn welcome() -> Json<Message> {
-    Json(Message::new("Welcome to the Coworking Space API!"))
+async fn welcome(headers: HeaderMap) -> Response {
+    // A person who opens the server's address in a browser wants the app; API clients
+    // (which do not ask for HTML) keep the welcome message.
+    let wants_html = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        return Redirect::to("/app/").into_response();
+    }
+    Json(Message::new("Welcome to the Coworking Space API!")).into_response()
 }
 
 #[utoipa::path(
@@ -211,9 +223,9 @@ async fn register(
 
 #[derive(Deserialize, ToSchema)]
 #[schema(as = LoginRequest)]
-struct Login {
-    username: String,
-    password: String,
+pub(crate) struct Login {
+    pub(crate) username: String,
+    pub(crate) password: String,
 }
 
 /// Checks the password and issues tokens. Each attempt first reserves its place under
@@ -242,10 +254,20 @@ async fn login(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Json(body): Json<Login>,
 ) -> Result<Json<TokenPair>, ApiError> {
+    Ok(Json(sign_in(&state, client.ip(), body).await?))
+}
+
+/// Checks a username and password under the login throttle and issues a token pair.
+/// The API's login and the web app's session both sign in through here.
+pub(crate) async fn sign_in(
+    state: &AppState,
+    client: IpAddr,
+    body: Login,
+) -> Result<TokenPair, ApiError> {
     if body.username.len() > 64 || body.password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-    let attempt = state.auth.begin_login(&body.username, client.ip())?;
+    let attempt = state.auth.begin_login(&body.username, client)?;
     let checked = async {
         let user = state.db.find_user_by_name(&body.username).await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
@@ -271,7 +293,7 @@ async fn login(
             return Err(err);
         }
     };
-    Ok(Json(state.auth.issue(user.id, user.token_version).await?))
+    state.auth.issue(user.id, user.token_version).await
 }
 
 #[derive(Deserialize, ToSchema)]

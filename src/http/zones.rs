@@ -2,7 +2,9 @@
 
 use super::doc::r;
 use axum::extract::State;
-use pica_actors::{LiveSeatState, SeatService, ZoneId};
+use std::collections::HashMap;
+
+use pica_actors::{LiveSeatState, SeatNumber, SeatService, Spot, ZoneId};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::{IntoParams, ToSchema};
@@ -25,10 +27,14 @@ struct SeatLive {
     seat_number: String,
     status: SeatService,
     state: LiveSeatState,
+    /// Where the seat stands on the zone's floor plan (plan units, about a centimetre,
+    /// origin top left)
+    x: i32,
+    y: i32,
 }
 
 #[derive(Serialize, ToSchema)]
-#[schema(as = Zone, example = json!({"id": "quiet", "name": "Quiet room", "kind": "quiet", "seats": [{"seat_number": "Q1", "status": "in_service", "state": "available"}]}))]
+#[schema(as = Zone, example = json!({"id": "quiet", "name": "Quiet room", "kind": "quiet", "seats": [{"seat_number": "Q1", "status": "in_service", "state": "available", "x": 90, "y": 80}]}))]
 struct ZoneView {
     id: String,
     name: String,
@@ -52,16 +58,23 @@ async fn zones(State(state): State<AppState>) -> Result<Json<Vec<ZoneView>>, Api
     let mut views = Vec::new();
     for zone in state.engine.layout() {
         let live = state.engine.live(&zone.id).await?;
+        let spots: HashMap<&SeatNumber, Spot> =
+            zone.seats.iter().map(|s| (&s.number, s.spot)).collect();
         views.push(ZoneView {
             id: zone.id.0.clone(),
             name: zone.name.clone(),
             kind: zone.kind.clone(),
             seats: live
                 .into_iter()
-                .map(|s| SeatLive {
-                    seat_number: s.number.0,
-                    status: s.service,
-                    state: s.live,
+                .map(|s| {
+                    let spot = spots.get(&s.number).copied().unwrap_or_default();
+                    SeatLive {
+                        seat_number: s.number.0,
+                        status: s.service,
+                        state: s.live,
+                        x: spot.x,
+                        y: spot.y,
+                    }
                 })
                 .collect(),
         });

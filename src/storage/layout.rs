@@ -2,7 +2,9 @@
 //! and seats (written through the zone actor's unit of work), read back whole when the
 //! engine starts.
 
-use pica_actors::{Change, SeatLayout, SeatNumber, SeatService, ZoneId, ZoneLayout};
+use pica_actors::{
+    Change, SeatLayout, SeatNumber, SeatService, Spot, ZoneId, ZoneLayout, default_spot,
+};
 
 use super::dialect::{both, execute, on_pool};
 use super::{Db, DbError, conflict, decode_error};
@@ -15,12 +17,14 @@ both!(connection: impl LayoutWrites {
     async fn apply_layout_change(&mut self, change: &Change) -> Result<(), sqlx::Error> {
         let query = match change {
             Change::AddSeat { zone, seat } => sqlx::query(
-                "INSERT INTO seats (number, zone_id, status, position) VALUES ($1, $2, $3, \
-                 (SELECT COALESCE(MAX(position), 0) + 1 FROM seats WHERE zone_id = $2))",
+                "INSERT INTO seats (number, zone_id, status, position, x, y) VALUES ($1, $2, $3, \
+                 (SELECT COALESCE(MAX(position), 0) + 1 FROM seats WHERE zone_id = $2), $4, $5)",
             )
             .bind(&seat.number.0)
             .bind(&zone.0)
-            .bind(seat.service.as_str()),
+            .bind(seat.service.as_str())
+            .bind(seat.spot.x)
+            .bind(seat.spot.y),
             Change::SetSeatService { seat, service } => {
                 sqlx::query("UPDATE seats SET status = $1 WHERE number = $2")
                     .bind(service.as_str())
@@ -33,13 +37,16 @@ both!(connection: impl LayoutWrites {
 });
 
 type Triple = (String, String, String);
+type SeatRow = (String, String, String, Option<i32>, Option<i32>);
 
 impl Db {
-    /// Every zone with its seats, both in display order.
+    /// Every zone with its seats, both in display order. A seat never placed on the
+    /// plan (`x`, `y` NULL, as every seat from before plans existed) stands at its
+    /// zone kind's default spot for its place in the order.
     pub(super) async fn layout(&self) -> Result<Vec<ZoneLayout>, sqlx::Error> {
         let zones = "SELECT id, name, kind FROM zones ORDER BY position, id";
-        let seats = "SELECT number, zone_id, status FROM seats ORDER BY position, number";
-        let (zones, seats): (Vec<Triple>, Vec<Triple>) = on_pool!(self, |pool| (
+        let seats = "SELECT number, zone_id, status, x, y FROM seats ORDER BY position, number";
+        let (zones, seats): (Vec<Triple>, Vec<SeatRow>) = on_pool!(self, |pool| (
             sqlx::query_as(zones).fetch_all(pool).await?,
             sqlx::query_as(seats).fetch_all(pool).await?,
         ));
@@ -52,13 +59,18 @@ impl Db {
                 seats: Vec::new(),
             })
             .collect();
-        for (number, zone, status) in seats {
+        for (number, zone, status, x, y) in seats {
             let service = SeatService::parse(&status)
                 .ok_or_else(|| decode_error(format!("seat status {status}")))?;
             if let Some(z) = layout.iter_mut().find(|z| z.id.0 == zone) {
+                let spot = match (x, y) {
+                    (Some(x), Some(y)) => Spot { x, y },
+                    _ => default_spot(&z.kind, z.seats.len()),
+                };
                 z.seats.push(SeatLayout {
                     number: SeatNumber(number),
                     service,
+                    spot,
                 });
             }
         }

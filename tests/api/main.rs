@@ -27,3 +27,4 @@ mod login_throttle;
 mod medimatch;
 mod openapi_input;
 mod reservations;
+mod web;

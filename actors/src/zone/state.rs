@@ -443,11 +443,13 @@ mod tests {
         let seats = ["A1", "A2"].map(|n| SeatLayout {
             number: seat(n),
             service: SeatService::InService,
+            spot: Default::default(),
         });
         let mut seats = seats.to_vec();
         seats.push(SeatLayout {
             number: seat("A3"),
             service: SeatService::OutOfService,
+            spot: Default::default(),
         });
         ZoneState::new(ZoneId("coworking".into()), &seats, vec![])
     }
@@ -631,6 +633,7 @@ mod tests {
                 } else {
                     SeatService::InService
                 },
+                spot: Default::default(),
             })
             .collect();
         let mut reservations = vec![

@@ -307,6 +307,7 @@ mod tests {
             .map(|n| SeatLayout {
                 number: SeatNumber((*n).into()),
                 service: SeatService::InService,
+                spot: Default::default(),
             })
             .collect()
     }

@@ -9,6 +9,7 @@ mod app;
 pub mod library;
 pub mod seats;
 pub mod sse;
+pub mod web;
 
 pub use app::{TestApp, TestDb};
 

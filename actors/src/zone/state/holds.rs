@@ -386,6 +386,7 @@ mod tests {
             .map(|n| SeatLayout {
                 number: seat(n),
                 service: SeatService::InService,
+                spot: Default::default(),
             })
             .to_vec();
         let a = reservation(1, "Q1", iv(9, 11));
@@ -593,6 +594,7 @@ mod tests {
             .map(|v| SeatLayout {
                 number: v.number.clone(),
                 service: v.service,
+                spot: Default::default(),
             })
             .collect();
         // Q1's reservation was cancelled before the restart; only Q2's is loaded.
