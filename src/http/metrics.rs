@@ -155,8 +155,9 @@ impl Metrics {
     }
 
     fn record(&self, method: &'static str, route: String, status: u16, seconds: f64) {
+        let status = status.to_string();
         with_local_recorder(&self.recorder, || {
-            counter!(REQUESTS, "method" => method, "route" => route.clone(), "status" => status.to_string())
+            counter!(REQUESTS, "method" => method, "route" => route.clone(), "status" => status)
                 .increment(1);
             histogram!(DURATION, "route" => route).record(seconds);
         });

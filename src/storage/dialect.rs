@@ -69,12 +69,14 @@ pub(super) use execute;
 /// one backend's connection or row.
 macro_rules! both {
     (connection: $($trait:tt)*) => {
-        $crate::storage::dialect::both!(@for [sqlx::SqliteConnection, sqlx::PgConnection] $($trait)*);
+        $crate::storage::dialect::both!(sqlx::SqliteConnection, sqlx::PgConnection, $($trait)*);
     };
     (row: $($trait:tt)*) => {
-        $crate::storage::dialect::both!(@for [sqlx::sqlite::SqliteRow, sqlx::postgres::PgRow] $($trait)*);
+        $crate::storage::dialect::both!(
+            sqlx::sqlite::SqliteRow, sqlx::postgres::PgRow, $($trait)*
+        );
     };
-    (@for [$sqlite:ty, $postgres:ty] $vis:vis trait $name:ident {
+    ($sqlite:ty, $postgres:ty, $vis:vis trait $name:ident {
         $($(#[$doc:meta])* $($word:ident)* ($($params:tt)*) -> $ret:ty $body:block)*
     }) => {
         $vis trait $name {
