@@ -1,16 +1,20 @@
-//! Prometheus metrics: a small registry of atomics filled by a middleware layer, and
-//! `GET /metrics` rendering it in the text exposition format (version 0.0.4) together
-//! with gauges read from the app state at scrape time.
+//! Prometheus metrics through the `metrics` crate and `metrics-exporter-prometheus`: a
+//! middleware layer records every request, and `GET /metrics` renders the recorder in the
+//! text exposition format (version 0.0.4) after setting the gauges read from the app
+//! state at scrape time.
+//!
+//! Each layer builds its own recorder and records through it (`with_local_recorder`); no
+//! global recorder is installed, so every server (and every test server in one process)
+//! counts only its own requests.
 //!
 //! Labels are bounded: the route is axum's matched route template (`MatchedPath`), never
 //! the raw path (requests no route matched are counted as `unmatched`), and unusual
 //! methods are folded into `OTHER`.
 
-use std::fmt::Write;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -18,7 +22,14 @@ use super::doc::r;
 use axum::extract::{Extension, MatchedPath, State};
 use axum::http::{HeaderValue, Method, Request, header};
 use axum::response::{IntoResponse, Response};
-use dashmap::DashMap;
+use metrics::{
+    Gauge, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    with_local_recorder,
+};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use pica_actors::GateStats;
 use tower::{Layer, Service};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,22 +41,36 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+const REQUESTS: &str = "pica_http_requests_total";
+const DURATION: &str = "pica_http_request_duration_seconds";
+const IN_FLIGHT: &str = "pica_http_requests_in_flight";
+
 /// The route label of a request no route matched.
 const UNMATCHED: &str = "unmatched";
+
+/// The recorder keeps each duration sample until it is folded into the histogram (at a
+/// scrape or an upkeep); folding every this many requests bounds that memory when
+/// nothing scrapes.
+const UPKEEP_EVERY: u64 = 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(render))
 }
 
-/// The middleware layer counting every request; it also hands the registry to
-/// `GET /metrics` (as a request extension). Each layer has its own registry, so every
-/// server (and every test server) counts its own requests.
-#[derive(Clone, Default)]
+/// The middleware layer counting every request; it also hands the recorder to
+/// `GET /metrics` (as a request extension).
+#[derive(Clone)]
 pub struct MetricsLayer(Arc<Metrics>);
 
 impl MetricsLayer {
     pub fn new() -> Self {
-        Self::default()
+        Self(Arc::new(Metrics::new()))
+    }
+}
+
+impl Default for MetricsLayer {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -93,134 +118,100 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-            let _guard = InFlight(&metrics.in_flight);
+            let _in_flight = InFlight::enter(metrics.in_flight.clone());
             let started = Instant::now();
             let response = inner.call(req).await?;
             let seconds = started.elapsed().as_secs_f64();
-            metrics.record(method, &route, response.status().as_u16(), seconds);
+            metrics.record(method, route, response.status().as_u16(), seconds);
             Ok(response)
         })
     }
 }
 
-#[derive(Default)]
-struct Histogram {
-    /// Non-cumulative counts per bucket; the last slot is `+Inf`.
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    sum_nanos: AtomicU64,
-    count: AtomicU64,
-}
-
-impl Histogram {
-    fn observe(&self, seconds: f64) {
-        let slot = BUCKETS
-            .iter()
-            .position(|&le| seconds <= le)
-            .unwrap_or(BUCKETS.len());
-        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos
-            .fetch_add((seconds * 1e9) as u64, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// The registry: request counters by (method, route, status), a duration histogram by
-/// route, and the number of requests in flight.
-#[derive(Default)]
+/// One server's recorder, the handle that renders it, and the in-flight gauge.
 pub struct Metrics {
-    requests: DashMap<(&'static str, String, u16), AtomicU64>,
-    durations: DashMap<String, Histogram>,
-    in_flight: AtomicI64,
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    in_flight: Gauge,
+    recorded: AtomicU64,
 }
 
 impl Metrics {
-    fn record(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
-        if let Some(counter) = self.requests.get(&(method, route.to_string(), status)) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.requests
-                .entry((method, route.to_string(), status))
-                .or_default()
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(histogram) = self.durations.get(route) {
-            histogram.observe(seconds);
-        } else {
-            self.durations
-                .entry(route.to_string())
-                .or_default()
-                .observe(seconds);
+    fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
+            .expect("the bucket list is not empty")
+            .build_recorder();
+        let in_flight = with_local_recorder(&recorder, || {
+            describe();
+            gauge!(IN_FLIGHT)
+        });
+        Self {
+            handle: recorder.handle(),
+            recorder,
+            in_flight,
+            recorded: AtomicU64::new(0),
         }
     }
 
-    /// The registry's own series, in the Prometheus text format.
-    fn write(&self, out: &mut String) {
-        out.push_str("# HELP pica_http_requests_total HTTP requests answered, by method, route template and status.\n");
-        out.push_str("# TYPE pica_http_requests_total counter\n");
-        let mut rows: Vec<_> = self
-            .requests
-            .iter()
-            .map(|e| (e.key().clone(), e.value().load(Ordering::Relaxed)))
-            .collect();
-        rows.sort();
-        for ((method, route, status), n) in rows {
-            let _ = writeln!(
-                out,
-                "pica_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(&route)
-            );
+    fn record(&self, method: &'static str, route: String, status: u16, seconds: f64) {
+        let status = status.to_string();
+        with_local_recorder(&self.recorder, || {
+            counter!(REQUESTS, "method" => method, "route" => route.clone(), "status" => status)
+                .increment(1);
+            histogram!(DURATION, "route" => route).record(seconds);
+        });
+        if self.recorded.fetch_add(1, Ordering::Relaxed) % UPKEEP_EVERY == UPKEEP_EVERY - 1 {
+            self.handle.run_upkeep();
         }
-
-        out.push_str("# HELP pica_http_request_duration_seconds Time to answer a request (until the response head), by route template.\n");
-        out.push_str("# TYPE pica_http_request_duration_seconds histogram\n");
-        let mut routes: Vec<String> = self.durations.iter().map(|e| e.key().clone()).collect();
-        routes.sort();
-        for route in routes {
-            let Some(h) = self.durations.get(&route) else {
-                continue;
-            };
-            let route = escape(&route);
-            let mut cumulative = 0;
-            for (i, le) in BUCKETS.iter().enumerate() {
-                cumulative += h.buckets[i].load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "pica_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
-                );
-            }
-            cumulative += h.buckets[BUCKETS.len()].load(Ordering::Relaxed);
-            let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            let _ = writeln!(
-                out,
-                "pica_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {cumulative}"
-            );
-            let _ = writeln!(
-                out,
-                "pica_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
-            );
-            let _ = writeln!(
-                out,
-                "pica_http_request_duration_seconds_count{{route=\"{route}\"}} {cumulative}"
-            );
-        }
-
-        out.push_str("# HELP pica_http_requests_in_flight HTTP requests being answered now.\n");
-        out.push_str("# TYPE pica_http_requests_in_flight gauge\n");
-        let _ = writeln!(
-            out,
-            "pica_http_requests_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
-        );
     }
 }
 
-/// Label values escape `\`, `"` and newlines.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The HELP text of every series; the exporter writes it for the series that have values.
+fn describe() {
+    describe_counter!(
+        REQUESTS,
+        "HTTP requests answered, by method, route template and status."
+    );
+    describe_histogram!(
+        DURATION,
+        "Time to answer a request (until the response head), by route template."
+    );
+    describe_gauge!(IN_FLIGHT, "HTTP requests being answered now.");
+    describe_gauge!(
+        "pica_zones_ready",
+        "Whether every zone actor and the book stock actor are up (1) or some are restarting (0)."
+    );
+    describe_gauge!(
+        "pica_zone_actor_up",
+        "Whether the zone's actor is up (1) or restarting (0)."
+    );
+    describe_counter!(
+        "pica_password_hashes_total",
+        "argon2 runs done: registrations, logins (unknown usernames included), password changes."
+    );
+    describe_counter!(
+        "pica_password_hash_refused_total",
+        "Requests answered 503 because every hashing thread was busy and the queue full."
+    );
+    describe_gauge!(
+        "pica_login_throttle_keys",
+        "Keys (username and address, address, username) the login throttle tracks now."
+    );
+    describe_counter!(
+        "pica_admission_refused_total",
+        "Requests refused with 503 because the queue was at its limit."
+    );
+    describe_gauge!(
+        "pica_admission_in_flight",
+        "Requests in the queue now (sent to the actor and not answered, or waiting for a transaction)."
+    );
+    describe_gauge!(
+        "pica_admission_limit",
+        "The queue's bound (PICA_MAX_IN_FLIGHT, PICA_ZONE_QUEUE_LIMIT, PICA_BOOK_QUEUE_LIMIT, PICA_COMMIT_QUEUE_LIMIT)."
+    );
+    describe_gauge!("pica_database_info", "The database backend in use.");
+    describe_gauge!("pica_build_info", "The running version of Pica.");
 }
 
 fn method_label(method: &Method) -> &'static str {
@@ -236,72 +227,55 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Decrements the in-flight gauge even when the request future is dropped.
-struct InFlight<'a>(&'a AtomicI64);
+/// Counts a request in flight, and out again even when the request future is dropped.
+struct InFlight(Gauge);
 
-impl Drop for InFlight<'_> {
+impl InFlight {
+    fn enter(gauge: Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.decrement(1.0);
     }
 }
 
-/// Admission control: per bounded queue (each zone actor, the book stock actor, the
-/// commit queue), its limit, how full it is now, and how many requests it refused.
-fn write_admission(
-    out: &mut String,
-    edge: pica_actors::GateStats,
-    admission: &pica_actors::AdmissionStats,
-) {
-    use pica_actors::GateStats;
-    let mut queues: Vec<(String, GateStats)> = admission
-        .zones
-        .iter()
-        .map(|(zone, stats)| {
-            (
-                format!("queue=\"zone\",zone=\"{}\"", escape(&zone.0)),
-                *stats,
-            )
-        })
-        .collect();
-    queues.push(("queue=\"edge\"".into(), edge));
-    queues.push(("queue=\"books\"".into(), admission.books));
-    queues.push(("queue=\"commit\"".into(), admission.commit));
-    type Series = (
-        &'static str,
-        &'static str,
-        &'static str,
-        fn(&GateStats) -> u64,
-    );
-    let series: [Series; 3] = [
-        (
-            "pica_admission_refused_total",
-            "counter",
-            "Requests refused with 503 because the queue was at its limit.",
-            |s| s.refused,
-        ),
-        (
-            "pica_admission_in_flight",
-            "gauge",
-            "Requests in the queue now (sent to the actor and not answered, or waiting for a transaction).",
-            |s| s.in_flight as u64,
-        ),
-        (
-            "pica_admission_limit",
-            "gauge",
-            "The queue's bound (PICA_MAX_IN_FLIGHT, PICA_ZONE_QUEUE_LIMIT, PICA_BOOK_QUEUE_LIMIT, PICA_COMMIT_QUEUE_LIMIT).",
-            |s| s.limit as u64,
-        ),
-    ];
-    for (name, kind, help, value) in series {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, stats) in &queues {
-            let _ = writeln!(out, "{name}{{{labels}}} {}", value(stats));
-        }
+/// Sets the series read from the app state now (to be called under the app's recorder).
+fn record_state(state: &AppState) {
+    gauge!("pica_zones_ready").set(f64::from(u8::from(state.engine.is_ready())));
+    for zone in state.engine.layout() {
+        let up = state.engine.zone_actor(&zone.id).is_some();
+        gauge!("pica_zone_actor_up", "zone" => zone.id.0).set(f64::from(u8::from(up)));
     }
+    let passwords = &state.auth.passwords;
+    counter!("pica_password_hashes_total").absolute(passwords.runs());
+    counter!("pica_password_hash_refused_total").absolute(passwords.refused());
+    gauge!("pica_login_throttle_keys").set(state.auth.throttle.tracked() as f64);
+
+    // Admission control: per bounded queue (each zone actor, the book stock actor, the
+    // commit queue), its limit, how full it is now, and how many requests it refused.
+    let admission = state.engine.admission();
+    for (zone, stats) in admission.zones {
+        record_gate(&[("queue", "zone".into()), ("zone", zone.0)], stats);
+    }
+    record_gate(&[("queue", "edge".into())], state.edge.snapshot());
+    record_gate(&[("queue", "books".into())], admission.books);
+    record_gate(&[("queue", "commit".into())], admission.commit);
+
+    gauge!("pica_database_info", "backend" => state.db.backend()).set(1.0);
+    gauge!("pica_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
-/// `GET /metrics`: the registry, plus gauges read from the app state now.
+fn record_gate(labels: &[(&'static str, String)], stats: GateStats) {
+    counter!("pica_admission_refused_total", labels).absolute(stats.refused);
+    gauge!("pica_admission_in_flight", labels).set(stats.in_flight as f64);
+    gauge!("pica_admission_limit", labels).set(stats.limit as f64);
+}
+
+/// `GET /metrics`: the recorder, with the gauges read from the app state now.
 #[utoipa::path(
     get, path = "/metrics",
     tag = "Operations", operation_id = "metrics",
@@ -315,78 +289,13 @@ async fn render(
     State(state): State<AppState>,
     Extension(metrics): Extension<Arc<Metrics>>,
 ) -> Response {
-    let mut out = String::with_capacity(8 * 1024);
-    metrics.write(&mut out);
-
-    out.push_str("# HELP pica_zones_ready Whether every zone actor and the book stock actor are up (1) or some are restarting (0).\n");
-    out.push_str("# TYPE pica_zones_ready gauge\n");
-    let _ = writeln!(
-        out,
-        "pica_zones_ready {}",
-        u8::from(state.engine.is_ready())
-    );
-
-    out.push_str(
-        "# HELP pica_zone_actor_up Whether the zone's actor is up (1) or restarting (0).\n",
-    );
-    out.push_str("# TYPE pica_zone_actor_up gauge\n");
-    let mut zones = state.engine.layout();
-    zones.sort_by(|a, b| a.id.0.cmp(&b.id.0));
-    for zone in zones {
-        let up = state.engine.zone_actor(&zone.id).is_some();
-        let _ = writeln!(
-            out,
-            "pica_zone_actor_up{{zone=\"{}\"}} {}",
-            escape(&zone.id.0),
-            u8::from(up)
-        );
-    }
-
-    out.push_str("# HELP pica_password_hashes_total argon2 runs done: registrations, logins (unknown usernames included), password changes.\n");
-    out.push_str("# TYPE pica_password_hashes_total counter\n");
-    let _ = writeln!(
-        out,
-        "pica_password_hashes_total {}",
-        state.auth.passwords.runs()
-    );
-    out.push_str("# HELP pica_password_hash_refused_total Requests answered 503 because every hashing thread was busy and the queue full.\n");
-    out.push_str("# TYPE pica_password_hash_refused_total counter\n");
-    let _ = writeln!(
-        out,
-        "pica_password_hash_refused_total {}",
-        state.auth.passwords.refused()
-    );
-    out.push_str("# HELP pica_login_throttle_keys Keys (username and address, address, username) the login throttle tracks now.\n");
-    out.push_str("# TYPE pica_login_throttle_keys gauge\n");
-    let _ = writeln!(
-        out,
-        "pica_login_throttle_keys {}",
-        state.auth.throttle.tracked()
-    );
-    write_admission(&mut out, state.edge.snapshot(), &state.engine.admission());
-
-    out.push_str("# HELP pica_database_info The database backend in use.\n");
-    out.push_str("# TYPE pica_database_info gauge\n");
-    let _ = writeln!(
-        out,
-        "pica_database_info{{backend=\"{}\"}} 1",
-        state.db.backend()
-    );
-
-    out.push_str("# HELP pica_build_info The running version of Pica.\n");
-    out.push_str("# TYPE pica_build_info gauge\n");
-    let _ = writeln!(
-        out,
-        "pica_build_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    );
-
+    with_local_recorder(&metrics.recorder, || record_state(&state));
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        out,
+        metrics.handle.render(),
     )
         .into_response()
 }

@@ -67,16 +67,7 @@ macro_rules! select_keys {
     };
 }
 
-trait AccountRow {
-    fn user(&self) -> Result<UserRecord, sqlx::Error>;
-    fn auth_state(&self) -> Result<AuthState, sqlx::Error>;
-    fn user_summary(&self) -> Result<UserSummary, sqlx::Error>;
-    fn api_key(&self) -> Result<ApiKeyRecord, sqlx::Error>;
-    fn key_owner(&self) -> Result<KeyOwner, sqlx::Error>;
-    fn refresh_token(&self) -> Result<RefreshRecord, sqlx::Error>;
-}
-
-both!(row: impl AccountRow {
+both!(row: trait AccountRow {
     fn user(&self) -> Result<UserRecord, sqlx::Error> {
         Ok(UserRecord {
             id: self.try_get("id")?,

@@ -3,20 +3,13 @@
 
 use pica_actors::{
     Book, BookCondition, BookId, BookReservation, BookReservationId, BookReservationStatus, Change,
-    UserId,
 };
 use sqlx::Row;
 
 use super::dialect::{Stamp, both, fetch};
-use super::{Db, DbError, decode_error, one_row, stale};
+use super::{Db, DbError, Page, decode_error, fetch_page, one_row, stale};
 
-/// A page of a user's book reservations, newest first.
-pub struct BookReservationQuery {
-    pub user_id: UserId,
-    pub status: Option<BookReservationStatus>,
-    pub before: Option<BookReservationId>,
-    pub limit: u32,
-}
+pub type BookReservationQuery = Page<BookReservationStatus, BookReservationId>;
 
 macro_rules! select_book_reservations {
     ($rest:literal) => {
@@ -55,12 +48,7 @@ fn missing_book(id: BookId) -> sqlx::Error {
     sqlx::Error::Protocol(format!("book {id} does not exist"))
 }
 
-trait BookRow {
-    fn book(&self) -> Result<Book, sqlx::Error>;
-    fn book_reservation(&self) -> Result<BookReservation, sqlx::Error>;
-}
-
-both!(row: impl BookRow {
+both!(row: trait BookRow {
     fn book(&self) -> Result<Book, sqlx::Error> {
         let condition: &str = self.try_get("condition")?;
         Ok(Book {
@@ -92,11 +80,7 @@ both!(row: impl BookRow {
     }
 });
 
-pub(super) trait BookWrites {
-    async fn apply_book_change(&mut self, change: &Change) -> Result<(), sqlx::Error>;
-}
-
-both!(connection: impl BookWrites {
+both!(connection: pub(super) trait BookWrites {
     async fn apply_book_change(&mut self, change: &Change) -> Result<(), sqlx::Error> {
         // Each statement is a compare-and-set or touches one existing row: a count of
         // rows other than one means the engine's view and the database disagree.
@@ -200,15 +184,12 @@ impl Db {
         &self,
         q: &BookReservationQuery,
     ) -> Result<Vec<BookReservation>, DbError> {
-        let sql = select_book_reservations!(
-            "WHERE user_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) \
-             ORDER BY id DESC LIMIT $4"
-        );
-        Ok(fetch!(self, all book_reservation, sqlx::query(sql)
-            .bind(q.user_id)
-            .bind(q.status.map(|s| s.as_str()))
-            .bind(q.before)
-            .bind(i64::from(q.limit)))?)
+        Ok(fetch_page!(
+            self,
+            select_book_reservations,
+            book_reservation,
+            q
+        )?)
     }
 
     /// Every book reservation, oldest first (audits in tests).

@@ -64,16 +64,30 @@ macro_rules! execute {
 }
 pub(super) use execute;
 
-/// Implements a trait for both backends' connections (`connection`) or rows (`row`)
-/// from one body, in which `self` is the one backend's connection or row.
+/// Declares a trait of methods with bodies and implements it for both backends'
+/// connections (`connection`) or rows (`row`) from those bodies, in which `self` is the
+/// one backend's connection or row.
 macro_rules! both {
-    (connection: impl $name:ident { $($body:tt)* }) => {
-        impl $name for sqlx::SqliteConnection { $($body)* }
-        impl $name for sqlx::PgConnection { $($body)* }
+    (connection: $($trait:tt)*) => {
+        $crate::storage::dialect::both!(sqlx::SqliteConnection, sqlx::PgConnection, $($trait)*);
     };
-    (row: impl $name:ident { $($body:tt)* }) => {
-        impl $name for sqlx::sqlite::SqliteRow { $($body)* }
-        impl $name for sqlx::postgres::PgRow { $($body)* }
+    (row: $($trait:tt)*) => {
+        $crate::storage::dialect::both!(
+            sqlx::sqlite::SqliteRow, sqlx::postgres::PgRow, $($trait)*
+        );
+    };
+    ($sqlite:ty, $postgres:ty, $vis:vis trait $name:ident {
+        $($(#[$doc:meta])* $($word:ident)* ($($params:tt)*) -> $ret:ty $body:block)*
+    }) => {
+        $vis trait $name {
+            $($(#[$doc])* $($word)* ($($params)*) -> $ret;)*
+        }
+        impl $name for $sqlite {
+            $($($word)* ($($params)*) -> $ret $body)*
+        }
+        impl $name for $postgres {
+            $($($word)* ($($params)*) -> $ret $body)*
+        }
     };
 }
 pub(super) use both;

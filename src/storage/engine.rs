@@ -56,11 +56,7 @@ impl Storage for Db {
     }
 }
 
-trait UnitOfWork {
-    async fn apply_batch(&mut self, changes: &[Change]) -> Result<(), sqlx::Error>;
-}
-
-both!(connection: impl UnitOfWork {
+both!(connection: trait UnitOfWork {
     /// Runs of reservation inserts (and of status changes) go out as few statements as
     /// the dialect allows: a batch costs a few round trips rather than one per change.
     async fn apply_batch(&mut self, changes: &[Change]) -> Result<(), sqlx::Error> {

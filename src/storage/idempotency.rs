@@ -6,7 +6,7 @@ use pica_actors::{Created, IdempotencyTag, UserId};
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::dialect::on_pool;
+use super::dialect::{both, fetch};
 use super::{Db, DbError, decode_error};
 
 /// A stored key: the fingerprint of its first request's body (`None` for keys carried
@@ -33,19 +33,31 @@ pub(super) fn id_columns(created: Created) -> [Option<Uuid>; 4] {
 }
 
 fn created_from(ids: [Option<Uuid>; 4]) -> Result<Created, sqlx::Error> {
-    Ok(match ids {
-        [Some(seat), Some(book), None, None] => Created::Bundle { seat, book },
-        [Some(id), None, None, None] => Created::Reservation(id),
-        [None, Some(id), None, None] => Created::BookReservation(id),
-        [None, None, Some(id), None] => Created::WaitlistEntry(id),
-        [None, None, None, Some(id)] => Created::ApiKey(id),
-        _ => {
-            return Err(decode_error(
-                "idempotency key with an unexpected set of ids",
-            ));
-        }
-    })
+    match ids {
+        [Some(seat), Some(book), None, None] => Ok(Created::Bundle { seat, book }),
+        [Some(id), None, None, None] => Ok(Created::Reservation(id)),
+        [None, Some(id), None, None] => Ok(Created::BookReservation(id)),
+        [None, None, Some(id), None] => Ok(Created::WaitlistEntry(id)),
+        [None, None, None, Some(id)] => Ok(Created::ApiKey(id)),
+        _ => Err(decode_error(
+            "idempotency key with an unexpected set of ids",
+        )),
+    }
 }
+
+both!(row: trait KeyRow {
+    fn stored_key(&self) -> Result<StoredKey, sqlx::Error> {
+        Ok(StoredKey {
+            fingerprint: self.try_get("fingerprint")?,
+            created: created_from([
+                self.try_get("reservation_id")?,
+                self.try_get("book_reservation_id")?,
+                self.try_get("waitlist_entry_id")?,
+                self.try_get("api_key_id")?,
+            ])?,
+        })
+    }
+});
 
 impl Db {
     /// The user's key `key` for `scope`, if a request with it created something.
@@ -57,25 +69,9 @@ impl Db {
     ) -> Result<Option<StoredKey>, DbError> {
         let sql = "SELECT fingerprint, reservation_id, book_reservation_id, waitlist_entry_id, \
                    api_key_id FROM idempotency_keys WHERE user_id = $1 AND scope = $2 AND key = $3";
-        Ok(on_pool!(self, |pool| {
-            let row = sqlx::query(sql)
-                .bind(user_id)
-                .bind(scope)
-                .bind(key)
-                .fetch_optional(pool)
-                .await?;
-            match row {
-                None => None,
-                Some(row) => Some(StoredKey {
-                    fingerprint: row.try_get("fingerprint")?,
-                    created: created_from([
-                        row.try_get("reservation_id")?,
-                        row.try_get("book_reservation_id")?,
-                        row.try_get("waitlist_entry_id")?,
-                        row.try_get("api_key_id")?,
-                    ])?,
-                }),
-            }
-        }))
+        Ok(fetch!(self, optional stored_key, sqlx::query(sql)
+            .bind(user_id)
+            .bind(scope)
+            .bind(key))?)
     }
 }

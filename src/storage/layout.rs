@@ -9,11 +9,7 @@ use pica_actors::{
 use super::dialect::{both, execute, on_pool};
 use super::{Db, DbError, conflict, decode_error};
 
-pub(super) trait LayoutWrites {
-    async fn apply_layout_change(&mut self, change: &Change) -> Result<(), sqlx::Error>;
-}
-
-both!(connection: impl LayoutWrites {
+both!(connection: pub(super) trait LayoutWrites {
     async fn apply_layout_change(&mut self, change: &Change) -> Result<(), sqlx::Error> {
         let query = match change {
             Change::AddSeat { zone, seat } => sqlx::query(

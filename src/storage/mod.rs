@@ -72,13 +72,34 @@ pub struct NewUser<'a> {
     pub created_at: DateTime<Utc>,
 }
 
-/// A page of a user's reservations, newest first.
-pub struct ReservationQuery {
+/// A page of a user's reservations, book reservations or waitlist entries, newest first:
+/// at most `limit`, with ids below `before`, in `status` if given.
+pub struct Page<Status, Id> {
     pub user_id: UserId,
-    pub status: Option<ReservationStatus>,
-    pub before: Option<ReservationId>,
+    pub status: Option<Status>,
+    pub before: Option<Id>,
     pub limit: u32,
 }
+
+pub type ReservationQuery = Page<ReservationStatus, ReservationId>;
+
+/// Fetches a [`Page`] of rows selected by `$select` (the aggregate's `select_…!`) and
+/// decoded by their method `$decode`.
+macro_rules! fetch_page {
+    ($db:expr, $select:ident, $decode:ident, $page:expr) => {{
+        let page = $page;
+        let sql = $select!(
+            "WHERE user_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) \
+             ORDER BY id DESC LIMIT $4"
+        );
+        $crate::storage::dialect::fetch!($db, all $decode, sqlx::query(sql)
+            .bind(page.user_id)
+            .bind(page.status.map(|s| s.as_str()))
+            .bind(page.before)
+            .bind(i64::from(page.limit)))
+    }};
+}
+use fetch_page;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -109,12 +130,8 @@ impl Db {
 
 /// A stale status (the row was not in the expected state) is reported like a
 /// constraint violation: the database refused the change.
-#[derive(Debug, thiserror::Error)]
-#[error("reservation {0} was not in the expected status")]
-struct StaleStatus(ReservationId);
-
 fn stale(id: ReservationId) -> sqlx::Error {
-    sqlx::Error::Protocol(StaleStatus(id).to_string())
+    sqlx::Error::Protocol(format!("reservation {id} was not in the expected status"))
 }
 
 fn storage_error(err: sqlx::Error) -> StorageError {

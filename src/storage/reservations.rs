@@ -7,7 +7,7 @@ use pica_actors::{SeatNumber, ZoneId};
 use sqlx::Row;
 
 use super::dialect::{Bound, Stamp, both, fetch};
-use super::{Db, DbError, ReservationQuery, decode_error, one_row, stale};
+use super::{Db, DbError, ReservationQuery, decode_error, fetch_page, one_row, stale};
 
 /// `SELECT` of a reservation's columns followed by the rest of the statement; a macro so
 /// the SQL stays a literal (sqlx refuses dynamic strings).
@@ -21,11 +21,7 @@ macro_rules! select_reservations {
     };
 }
 
-trait ReservationRow {
-    fn reservation(&self) -> Result<Reservation, sqlx::Error>;
-}
-
-both!(row: impl ReservationRow {
+both!(row: trait ReservationRow {
     fn reservation(&self) -> Result<Reservation, sqlx::Error> {
         let (start, end): (Bound, Bound) = (self.try_get("starts_at")?, self.try_get("ends_at")?);
         let status: &str = self.try_get("status")?;
@@ -43,12 +39,8 @@ both!(row: impl ReservationRow {
     }
 });
 
-pub(super) trait ReservationWrites {
+both!(connection: pub(super) trait ReservationWrites {
     /// Check-out: the reservation ends early, if it is still in status `from`.
-    async fn end_reservation(&mut self, change: &Change) -> Result<(), sqlx::Error>;
-}
-
-both!(connection: impl ReservationWrites {
     async fn end_reservation(&mut self, change: &Change) -> Result<(), sqlx::Error> {
         let Change::EndReservation { id, from, to, ends_at, at } = change else {
             unreachable!("not a reservation's end: {change:?}");
@@ -87,15 +79,7 @@ impl Db {
     }
 
     pub async fn reservations_of(&self, q: &ReservationQuery) -> Result<Vec<Reservation>, DbError> {
-        let sql = select_reservations!(
-            "WHERE user_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) \
-             ORDER BY id DESC LIMIT $4"
-        );
-        Ok(fetch!(self, all reservation, sqlx::query(sql)
-            .bind(q.user_id)
-            .bind(q.status.map(|s| s.as_str()))
-            .bind(q.before)
-            .bind(i64::from(q.limit)))?)
+        Ok(fetch_page!(self, select_reservations, reservation, q)?)
     }
 
     /// Every reservation, oldest first (audits in tests and benchmarks).

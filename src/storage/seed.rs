@@ -60,10 +60,10 @@ pub const ZONES: [DemoZone; 3] = [
 pub struct DemoBook {
     pub title: &'static str,
     pub author: &'static str,
-    pub isbn: Option<&'static str>,
+    pub isbn: &'static str,
     pub condition: &'static str,
     pub copies: i32,
-    pub price_cents: Option<i32>,
+    pub price_cents: i32,
 }
 
 const fn book(
@@ -77,10 +77,10 @@ const fn book(
     DemoBook {
         title,
         author,
-        isbn: Some(isbn),
+        isbn,
         condition,
         copies,
-        price_cents: Some(price_cents),
+        price_cents,
     }
 }
 
@@ -186,10 +186,6 @@ fn text(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-fn opt_text(value: Option<&str>) -> String {
-    value.map_or_else(|| "NULL".into(), text)
-}
-
 /// The demo space as one SQL script that both SQLite and PostgreSQL accept.
 pub fn demo_sql() -> String {
     let mut zones = Vec::new();
@@ -212,16 +208,14 @@ pub fn demo_sql() -> String {
     let books: Vec<String> = BOOKS
         .iter()
         .map(|b| {
-            let price = b
-                .price_cents
-                .map_or_else(|| "NULL".into(), |p| p.to_string());
             format!(
-                "({}, {}, {}, {}, {}, {price})",
+                "({}, {}, {}, {}, {}, {})",
                 text(b.title),
                 text(b.author),
-                opt_text(b.isbn),
+                text(b.isbn),
                 text(b.condition),
-                b.copies
+                b.copies,
+                b.price_cents
             )
         })
         .collect();

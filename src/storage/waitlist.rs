@@ -2,12 +2,12 @@
 //! 0003): the engine's writes and rebuild read, the edge's reads.
 
 use pica_actors::{
-    Change, Hold, Interval, SeatNumber, UserId, WaitStatus, WaitlistEntry, WaitlistId, ZoneId,
+    Change, Hold, Interval, SeatNumber, WaitStatus, WaitlistEntry, WaitlistId, ZoneId,
 };
 use sqlx::Row;
 
 use super::dialect::{Bound, Stamp, both, fetch};
-use super::{Db, DbError, decode_error, one_row, stale};
+use super::{Db, DbError, Page, decode_error, fetch_page, one_row, stale};
 
 /// The columns of an entry followed by the rest of the statement (a literal for sqlx).
 macro_rules! select_entries {
@@ -20,19 +20,9 @@ macro_rules! select_entries {
     };
 }
 
-/// A page of a user's waitlist entries, newest first.
-pub struct WaitlistQuery {
-    pub user_id: UserId,
-    pub status: Option<WaitStatus>,
-    pub before: Option<WaitlistId>,
-    pub limit: u32,
-}
+pub type WaitlistQuery = Page<WaitStatus, WaitlistId>;
 
-trait EntryRow {
-    fn entry(&self) -> Result<WaitlistEntry, sqlx::Error>;
-}
-
-both!(row: impl EntryRow {
+both!(row: trait EntryRow {
     fn entry(&self) -> Result<WaitlistEntry, sqlx::Error> {
         let (start, end): (Bound, Bound) = (self.try_get("starts_at")?, self.try_get("ends_at")?);
         let seat: Option<String> = self.try_get("seat_number")?;
@@ -45,25 +35,18 @@ both!(row: impl EntryRow {
                 .ok_or_else(|| decode_error("waitlist entry with empty interval"))?,
             status: WaitStatus::parse(self.try_get("status")?)
                 .ok_or_else(|| decode_error("unknown waitlist status"))?,
-            hold: match (seat, expires) {
-                (Some(seat), Some(expires)) => Some(Hold {
-                    seat: SeatNumber(seat),
-                    expires_at: expires.0,
-                }),
-                _ => None,
-            },
+            hold: seat.zip(expires).map(|(seat, expires)| Hold {
+                seat: SeatNumber(seat),
+                expires_at: expires.0,
+            }),
             reservation_id: self.try_get("reservation_id")?,
             created_at: self.try_get::<Stamp, _>("created_at")?.0,
         })
     }
 });
 
-pub(super) trait WaitlistWrites {
+both!(connection: pub(super) trait WaitlistWrites {
     /// Creates an entry, or compare-and-sets one that is still in status `from`.
-    async fn apply_waitlist_change(&mut self, change: &Change) -> Result<(), sqlx::Error>;
-}
-
-both!(connection: impl WaitlistWrites {
     async fn apply_waitlist_change(&mut self, change: &Change) -> Result<(), sqlx::Error> {
         match change {
             Change::CreateWaitlistEntry { entry: e } => {
@@ -128,14 +111,6 @@ impl Db {
     }
 
     pub async fn waitlist_of(&self, q: &WaitlistQuery) -> Result<Vec<WaitlistEntry>, DbError> {
-        let sql = select_entries!(
-            "WHERE user_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) \
-             ORDER BY id DESC LIMIT $4"
-        );
-        Ok(fetch!(self, all entry, sqlx::query(sql)
-            .bind(q.user_id)
-            .bind(q.status.map(|s| s.as_str()))
-            .bind(q.before)
-            .bind(i64::from(q.limit)))?)
+        Ok(fetch_page!(self, select_entries, entry, q)?)
     }
 }
