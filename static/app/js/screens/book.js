@@ -114,10 +114,13 @@ export async function render(main, ctx) {
     return { date, whole, start: instant(date, from), end: instant(date, until) };
   }
 
+  // What every seat of one redraw shares (the range, the member's reservations),
+  // worked out once per redraw rather than once per seat.
+  let shared = null;
   function describe(seat) {
+    shared ??= { r: chosen(), mine: ctx.member.activeIds() };
+    const { r, mine } = shared;
     const zone = model.zones.get(model.seatZone.get(seat.number));
-    const r = chosen();
-    const mine = ctx.member.activeIds();
     const state = r ? model.stateFor(seat.number, r.start, r.end, mine) : 'unknown';
     let words = t(`seat.state.${state}`);
     if (state === 'available') {
@@ -145,6 +148,7 @@ export async function render(main, ctx) {
   }
 
   function drawPlan() {
+    shared = null;
     const zone = model.zones.get($('zone').value);
     plan?.destroy();
     if (!zone) return;
@@ -170,7 +174,7 @@ export async function render(main, ctx) {
     if (state === 'yours') { say(t('book.alreadyYours', { seat: seat.number }), ''); return; }
     if (state !== 'available') { say(t('book.notFree', { seat: seat.number }), 'failure'); return; }
     pending.add(seat.number);
-    plan.update();
+    redraw();
     say(t('book.booking', { seat: seat.number }));
     const body = r.whole
       ? { seat_number: seat.number, reservation_date: r.date }
@@ -187,8 +191,7 @@ export async function render(main, ctx) {
       say(explain(e, seat.number), 'failure');
     } finally {
       pending.delete(seat.number);
-      plan?.update();
-      summarise();
+      redraw();
     }
   }
 
@@ -222,7 +225,7 @@ export async function render(main, ctx) {
     $('notify').hidden = true;
   });
 
-  const redraw = () => { plan?.update(); summarise(); };
+  const redraw = () => { shared = null; plan?.update(); summarise(); };
   $('zone').addEventListener('change', () => {
     history.replaceState(null, '', `/app/?zone=${$('zone').value}`);
     drawPlan();
