@@ -154,6 +154,7 @@ test('screenshots of the map on a desktop and on a 360 px phone', { skip }, asyn
     await waitForSeat(page, 'A7', 'reserved');
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= viewport.width, `no sideways scrolling at ${viewport.width}px (page is ${width}px wide)`);
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: name === 'map-phone' });
     await context.close();
   }
