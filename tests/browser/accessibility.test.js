@@ -6,22 +6,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { launchChromium, member, signInPage, skipReason, startPica } from './harness.js';
+import { close, member, open, signInPage, skipReason } from './harness.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const skip = skipReason() ?? false;
 let server;
 let browser;
 
-before(async () => {
-  if (skip) return;
-  server = await startPica();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.destroy();
-});
+before(async () => { if (!skip) ({ server, browser } = await open()); });
+after(() => close(server, browser));
 
 /** Serious and critical axe violations on the page as it is now. */
 async function violations(page) {

@@ -99,6 +99,16 @@ export async function launchChromium() {
   });
 }
 
+/** What a test file shares: its own server (with settings `env`) and a browser. */
+export async function open(env = {}) {
+  return { server: await startPica(env), browser: await launchChromium() };
+}
+
+export async function close(server, browser) {
+  await browser?.close();
+  await server?.destroy();
+}
+
 /** A JSON API call from the test itself (not the browser). */
 export async function call(server, method, path, { token, body, key } = {}) {
   const headers = { accept: 'application/json' };

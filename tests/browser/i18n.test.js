@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchChromium, skipReason, startPica } from './harness.js';
+import { close, open, skipReason } from './harness.js';
 
 const APP = join(import.meta.dirname, '../../static/app');
 const dictionary = (lang) => JSON.parse(readFileSync(join(APP, 'i18n', `${lang}.json`), 'utf8'));
@@ -67,15 +67,8 @@ test('every key the pages and scripts name is in the dictionaries', () => {
 const skip = skipReason() ?? false;
 let server;
 let browser;
-before(async () => {
-  if (skip) return;
-  server = await startPica();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.destroy();
-});
+before(async () => { if (!skip) ({ server, browser } = await open()); });
+after(() => close(server, browser));
 
 test('the language switches to Bahasa Indonesia, formats dates for it, and is remembered', { skip }, async () => {
   const page = await (await browser.newContext({ locale: 'en-GB' })).newPage();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  call, chooseRange, launchChromium, member, seatState, signInPage, skipReason, startPica, tomorrow, waitForSeat,
+  call, chooseRange, close, member, open, signInPage, skipReason, tomorrow, waitForSeat,
 } from './harness.js';
 
 const skip = skipReason() ?? false;
@@ -17,15 +17,11 @@ let day;
 
 before(async () => {
   if (skip) return;
-  server = await startPica();
-  browser = await launchChromium();
+  ({ server, browser } = await open());
   day = await tomorrow(server);
   mkdirSync(ARTIFACTS, { recursive: true });
 });
-after(async () => {
-  await browser?.close();
-  await server?.destroy();
-});
+after(() => close(server, browser));
 
 async function myReservations(who) {
   return (await call(server, 'GET', '/api/secure/my-reservations', { token: who.token })).body.items;

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { call, launchChromium, member, signInPage, skipReason, startPica, tomorrow } from './harness.js';
+import { call, close, member, open, signInPage, skipReason, tomorrow } from './harness.js';
 
 const skip = skipReason() ?? false;
 let server;
@@ -31,16 +31,14 @@ before(async () => {
     });
   });
   await new Promise((ok) => medimatch.listen(0, '127.0.0.1', ok));
-  server = await startPica({
+  ({ server, browser } = await open({
     MEDIMATCH_URL: `http://127.0.0.1:${medimatch.address().port}`,
     MEDIMATCH_RETRIES: '0',
     MEDIMATCH_CACHE_TTL_MS: '0',
-  });
-  browser = await launchChromium();
+  }));
 });
 after(async () => {
-  await browser?.close();
-  await server?.destroy();
+  await close(server, browser);
   medimatch?.close();
 });
 

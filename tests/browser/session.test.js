@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import {
-  at, call, chooseRange, launchChromium, member, signInPage, skipReason, startPica, tomorrow, waitForSeat,
+  at, call, chooseRange, close, member, open, signInPage, skipReason, tomorrow, waitForSeat,
 } from './harness.js';
 
 const skip = skipReason() ?? false;
@@ -17,14 +17,10 @@ let day;
 
 before(async () => {
   if (skip) return;
-  server = await startPica();
-  browser = await launchChromium();
+  ({ server, browser } = await open());
   day = await tomorrow(server);
 });
-after(async () => {
-  await browser?.close();
-  await server?.destroy();
-});
+after(() => close(server, browser));
 
 async function signedInPage(prefix) {
   const who = await member(server, prefix);

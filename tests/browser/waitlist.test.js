@@ -4,22 +4,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  at, call, chooseRange, launchChromium, member, signInPage, skipReason, startPica, tomorrow, waitForSeat,
+  at, call, chooseRange, close, member, open, signInPage, skipReason, tomorrow, waitForSeat,
 } from './harness.js';
 
 const skip = skipReason() ?? false;
 let server;
 let browser;
 
-before(async () => {
-  if (skip) return;
-  server = await startPica();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.destroy();
-});
+before(async () => { if (!skip) ({ server, browser } = await open()); });
+after(() => close(server, browser));
 
 test('a full range: join the waitlist, a cancel offers a hold, the banner confirms it', { skip }, async () => {
   const day = await tomorrow(server);
