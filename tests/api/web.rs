@@ -394,3 +394,64 @@ async fn seats_stand_at_their_spots_and_keep_a_placed_one_across_a_restart(backe
         quiet.iter().find(|s| s.0 == "Q1")
     );
 }
+
+#[tokio::test]
+async fn the_session_endpoints_answer_bad_input_with_a_4xx_and_a_detail() {
+    let app = sqlite().await;
+    let own = app.origin();
+    let post = |body: &'static str, content_type: &'static str| {
+        app.post("/app/session")
+            .header(ORIGIN, own.clone())
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+    };
+    for (body, content_type, status) in [
+        ("{not json", "application/json", StatusCode::BAD_REQUEST),
+        (
+            r#"{"username": "ana"}"#,
+            "application/json",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            r#"{"username": "ana", "password": "x"}"#,
+            "text/plain",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            r#"{"username": 7, "password": "x"}"#,
+            "application/json",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let r = post(body, content_type).await.unwrap();
+        assert_eq!(r.status(), status, "{body}");
+        assert!(Cookies::set_by(&r).is_empty());
+        assert!(body_detail(r).await.len() > 3, "{body}");
+    }
+    // A refresh without a refresh cookie, or with garbage, is a 401; nothing is set.
+    let bare = app
+        .post("/app/session/refresh")
+        .header(ORIGIN, own.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    let garbage = Cookies {
+        session: "x".into(),
+        refresh: "not-a-token".into(),
+    };
+    let r = app.refresh_session(&garbage).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(Cookies::set_by(&r).is_empty());
+    // Signing out without a session still clears the cookies.
+    let out = app.end_session(&garbage).await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+}
+
+async fn body_detail(r: reqwest::Response) -> String {
+    body(r).await["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}

@@ -3,10 +3,12 @@
 // copies follow the live stock events. Below, the member's book reservations.
 
 import { api, ApiError, attemptKey } from '../api.js';
-import { t } from '../i18n.js';
+import { locale, t } from '../i18n.js';
 import { day } from '../format.js';
 
-const rupiah = (cents) => new Intl.NumberFormat('id-ID', { style: 'currency', currency: 'IDR', maximumFractionDigits: 0 }).format(cents / 100);
+// The catalogue gives prices in hundredths and names no currency; they are shown as
+// the amount they are, formatted for the language.
+const price = (cents) => new Intl.NumberFormat(locale(), { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(cents / 100);
 
 export async function render(main, ctx) {
   main.innerHTML = `
@@ -71,7 +73,7 @@ export async function render(main, ctx) {
       </details>`;
     li.querySelector('h3').textContent = book.title;
     li.querySelector('.by').textContent = t('books.by', { author: book.author })
-      + (book.price_cents ? ` · ${rupiah(book.price_cents)}` : '');
+      + (book.price_cents ? ` · ${t('books.price', { amount: price(book.price_cents) })}` : '');
     li.querySelector('.tag').textContent = t(`condition.${book.condition}`);
     const copies = li.querySelector('.copies');
     const showStock = (available) => { copies.textContent = t('books.available', { n: available }); };
