@@ -53,6 +53,7 @@ const FILES: &[File] = files!(
     "js/screens/books.js",
     "js/screens/medicines.js",
     "js/screens/account.js",
+    "js/screens/lobby.js",
 );
 
 /// A file with the headers it is always served with.
@@ -126,6 +127,7 @@ pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Result<Respo
     if let Some(file) = served().get(path.as_str()) {
         return Ok(respond(file, &headers));
     }
+    // A screen, or a screen of one thing (`lobby/quiet`).
     let screen = !path.contains('.') && path.split('/').count() <= 2;
     if screen {
         return Ok(page(headers).await);

@@ -39,7 +39,7 @@ for (const viewport of [{ width: 1280, height: 900 }, { width: 360, height: 780 
     const page = await context.newPage();
     const broken = watchPolicy(page);
     const found = {};
-    for (const path of ['/app/', '/app/sign-in', '/app/books']) {
+    for (const path of ['/app/', '/app/sign-in', '/app/books', '/app/lobby/quiet']) {
       await page.goto(`${server.url}${path}`);
       await page.locator('body[data-ready="true"]').waitFor();
       found[`signed out ${path}`] = await violations(page);

@@ -48,6 +48,6 @@ export class LiveStream {
 }
 
 export const PUBLIC_EVENTS = ['snapshot', 'reservation_created', 'reservation_updated', 'hold_placed',
-  'hold_released', 'seat_added', 'seat_service_changed', 'book_stock_changed', 'lagged'];
+  'hold_released', 'seat_added', 'seat_moved', 'seat_service_changed', 'book_stock_changed', 'lagged'];
 export const MEMBER_EVENTS = ['snapshot', 'reservation_created', 'reservation_updated', 'hold_offered',
   'waitlist_updated', 'book_reservation_updated', 'lagged'];

@@ -17,6 +17,7 @@ const SCREENS = {
   books: () => import('./screens/books.js'),
   medicines: () => import('./screens/medicines.js'),
   account: () => import('./screens/account.js'),
+  lobby: () => import('./screens/lobby.js'),
 };
 const NEEDS_MEMBER = new Set(['reservations', 'account']);
 

@@ -79,7 +79,8 @@ export class FloorPlan {
         + `<text y="-8" aria-hidden="true">${n}</text><path class="icon" transform="translate(0 11) scale(0.8)" d=""/></g>`;
     }).join(''));
     for (const g of svg.querySelectorAll('g.seat')) {
-      this.nodes.set(g.dataset.seat, { g, icon: g.lastElementChild, state: null, label: null });
+      const seat = zone.seats.get(g.dataset.seat);
+      this.nodes.set(g.dataset.seat, { g, icon: g.lastElementChild, state: null, label: null, x: seat.x, y: seat.y });
     }
     const seatOf = (event) => event.target.closest?.('g.seat')?.dataset.seat;
     svg.addEventListener('click', (e) => { const n = seatOf(e); if (n) this.activate(n); });
@@ -137,7 +138,7 @@ export class FloorPlan {
   /** Brings every seat's class, icon and name up to date; touches only what changed. */
   render() {
     for (const seat of this.zone.seats.values()) {
-      let node = this.nodes.get(seat.number);
+      const node = this.nodes.get(seat.number);
       if (!node) continue;
       const { state, label, pending } = this.describe(seat);
       const key = state + (pending ? '+' : '');
@@ -148,6 +149,11 @@ export class FloorPlan {
         node.g.setAttribute('data-state', state);
         node.icon.setAttribute('d', iconPath(state));
         node.state = key;
+      }
+      if (node.x !== seat.x || node.y !== seat.y) {
+        // Moved on the plan by an admin.
+        node.g.setAttribute('transform', `translate(${seat.x} ${seat.y})`);
+        Object.assign(node, { x: seat.x, y: seat.y });
       }
       if (node.label !== label) {
         node.g.setAttribute('aria-label', label);

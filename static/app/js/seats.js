@@ -100,6 +100,11 @@ export class SpaceModel {
         }
         break;
       }
+      case 'seat_moved': {
+        const seat = this.zones.get(data.zone)?.seats.get(data.seat.seat_number);
+        if (seat) Object.assign(seat, { x: data.seat.x, y: data.seat.y });
+        break;
+      }
       case 'seat_service_changed': {
         const seat = this.zones.get(data.zone)?.seats.get(data.seat.seat_number);
         if (seat) seat.status = data.seat.status;

@@ -239,7 +239,9 @@ export async function render(main, ctx) {
   const flash = () => { if (ctx.flash) { say(ctx.flash, 'success'); ctx.flash = null; } };
   document.addEventListener('pica:flash', flash);
   const offModel = model.onChange((zone) => {
-    if (zone === null && plan && plan.zone !== model.zones.get($('zone').value)) drawPlan();
+    const shown = model.zones.get($('zone').value);
+    // A new layout, or a seat added to the zone shown: the plan is drawn again.
+    if (plan && (plan.zone !== shown || plan.nodes.size !== shown.seats.size)) drawPlan();
     else if (zone === null || zone === $('zone').value) redraw();
   });
   const offMember = ctx.member.onChange(redraw);
