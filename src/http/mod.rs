@@ -19,6 +19,7 @@ pub mod metrics;
 mod paging;
 pub(crate) mod public;
 mod reservations;
+mod seat_codes;
 mod space;
 mod state;
 pub use events::streams::{EventStreams, StreamSettings};
@@ -43,6 +44,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(public::router())
         .merge(zones::router())
         .merge(space::router())
+        .merge(seat_codes::router())
         .merge(reservations::router())
         .merge(health::router())
         .merge(account::router())

@@ -54,6 +54,8 @@ const FILES: &[File] = files!(
     "js/screens/medicines.js",
     "js/screens/account.js",
     "js/screens/lobby.js",
+    "js/screens/seat.js",
+    "js/screens/codes.js",
 );
 
 /// A file with the headers it is always served with.

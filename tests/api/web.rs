@@ -455,3 +455,40 @@ async fn body_detail(r: reqwest::Response) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+#[tokio::test]
+async fn a_seat_code_encodes_the_seats_page_on_the_host_asked() {
+    use qrcode::QrCode;
+    use qrcode::render::svg;
+    let app = sqlite().await;
+    let r = app.get("/api/public/seats/A3/qr").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CONTENT_TYPE], "image/svg+xml");
+    let served = r.text().await.unwrap();
+    // The same encoder, fed the page's address, draws exactly the same code.
+    let expected = QrCode::new(app.url("/app/seat/A3").as_bytes())
+        .unwrap()
+        .render::<svg::Color>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build();
+    assert_eq!(served, expected);
+    let other = QrCode::new(app.url("/app/seat/A4").as_bytes())
+        .unwrap()
+        .render::<svg::Color>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build();
+    assert_ne!(served, other, "each seat has its own code");
+
+    let unknown = app.get("/api/public/seats/Z9/qr").send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(body(unknown).await["detail"], "Seat 'Z9' does not exist");
+    let odd_host = app
+        .get("/api/public/seats/A3/qr")
+        .header("host", "evil.example/<script>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odd_host.status(), StatusCode::BAD_REQUEST);
+}

@@ -39,13 +39,13 @@ for (const viewport of [{ width: 1280, height: 900 }, { width: 360, height: 780 
     const page = await context.newPage();
     const broken = watchPolicy(page);
     const found = {};
-    for (const path of ['/app/', '/app/sign-in', '/app/books', '/app/lobby/quiet']) {
+    for (const path of ['/app/', '/app/sign-in', '/app/books', '/app/lobby/quiet', '/app/seat/A1']) {
       await page.goto(`${server.url}${path}`);
       await page.locator('body[data-ready="true"]').waitFor();
       found[`signed out ${path}`] = await violations(page);
     }
     await signInPage(page, server, await member(server, 'axe'));
-    for (const path of ['/app/', '/app/reservations', '/app/books', '/app/medicines', '/app/account']) {
+    for (const path of ['/app/', '/app/reservations', '/app/books', '/app/medicines', '/app/account', '/app/seat/A1', '/app/codes/quiet']) {
       await page.goto(`${server.url}${path}`);
       await page.locator('body[data-ready="true"]').waitFor();
       await page.locator('main[data-screen]').waitFor();

@@ -52,3 +52,41 @@ test('check in while the window is open, then check out', { skip }, async () => 
   assert.equal(stored.body.status, 'completed');
   await page.context().close();
 });
+
+test('the seat page from a desk code: one tap checks in, or it books the seat', { skip }, async () => {
+  const who = await member(server, 'scan');
+  const half = 30 * 60_000;
+  const start = Math.ceil((Date.now() + 60_000) / half) * half;
+  const booked = await call(server, 'POST', '/api/secure/reservations', {
+    token: who.token, body: { seat_number: 'Q6', start: local(start, ahead), end: local(start + 2 * half, ahead) },
+  });
+  assert.equal(booked.status, 201, JSON.stringify(booked.body));
+
+  // Scanned before signing in: the page says what to do, then comes back here.
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${server.url}/app/seat/Q6`);
+  await page.getByRole('heading', { name: 'Seat Q6, Quiet Room' }).waitFor();
+  await page.getByRole('link', { name: 'Sign in to check in or book this seat' }).click();
+  await page.locator('#sign-in-username').fill(who.username);
+  await page.locator('#sign-in-password').fill(who.password);
+  await page.locator('#sign-in button[type=submit]').click();
+  await page.locator('main[data-screen="seat"]').waitFor();
+  await page.getByRole('button', { name: 'Check in to Q6' }).click();
+  await page.getByText('You are checked in to Q6.').waitFor();
+  await page.getByRole('button', { name: 'Check out of Q6' }).waitFor();
+  const stored = await call(server, 'GET', `/api/secure/reservations/${booked.body.id}`, { token: who.token });
+  assert.equal(stored.body.status, 'checked_in');
+
+  await page.context().close();
+
+  // Another member scans a free seat's code: it offers the next free stretch today.
+  const walkIn = await member(server, 'walkin');
+  const other = await (await browser.newContext()).newPage();
+  await signInPage(other, server, walkIn);
+  await other.goto(`${server.url}/app/seat/Q7`);
+  await other.getByRole('button', { name: /^Book it from \d\d:\d\d until \d\d:\d\d$/ }).click();
+  await other.getByText(/^Q7 is yours from \d\d:\d\d until \d\d:\d\d\.$/).waitFor();
+  const mine = (await call(server, 'GET', '/api/secure/my-reservations', { token: walkIn.token })).body.items;
+  assert.deepEqual(mine.map((r) => [r.seat_number, r.status]), [['Q7', 'confirmed']]);
+  await other.context().close();
+});

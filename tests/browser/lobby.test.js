@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { call, close, open, PICA, skipReason } from './harness.js';
+import { call, close, member, open, PICA, signInPage, skipReason } from './harness.js';
 
 const skip = skipReason() ?? false;
 let server;
@@ -35,4 +35,25 @@ test('the lobby shows the seats free now, live, and comes back by itself after a
   assert.equal(back.status, 200);
   await page.locator('#lobby-count', { hasText: /^8 of 8 seats free now/ }).waitFor({ timeout: 20000 });
   await page.context().close();
+});
+
+test('an admin prints a sheet of a zone\'s seat codes; a member may not', { skip }, async () => {
+  const admin = { username: 'door-admin', password: 'door-admin-42' };
+  const page = await (await browser.newContext()).newPage();
+  await signInPage(page, server, admin);
+  await page.goto(`${server.url}/app/codes/quiet`);
+  await page.getByRole('heading', { name: 'Seat codes: Quiet Room' }).waitFor();
+  const codes = page.getByRole('img', { name: /^QR code for seat Q\d$/ });
+  await page.waitForFunction(() => [...document.querySelectorAll('.codes img')].every((i) => i.complete && i.naturalWidth > 0));
+  assert.equal(await codes.count(), 8);
+  await page.getByRole('button', { name: 'Print' }).waitFor();
+  await page.context().close();
+
+  const someone = await member(server, 'nosy');
+  const other = await (await browser.newContext()).newPage();
+  await signInPage(other, server, someone);
+  await other.goto(`${server.url}/app/codes/quiet`);
+  await other.getByText('Only administrators can print seat codes.').waitFor();
+  assert.equal(await other.locator('.codes img').count(), 0);
+  await other.context().close();
 });

@@ -18,6 +18,8 @@ const SCREENS = {
   medicines: () => import('./screens/medicines.js'),
   account: () => import('./screens/account.js'),
   lobby: () => import('./screens/lobby.js'),
+  seat: () => import('./screens/seat.js'),
+  codes: () => import('./screens/codes.js'),
 };
 const NEEDS_MEMBER = new Set(['reservations', 'account']);
 
