@@ -5,6 +5,7 @@ mod admin;
 mod api_docs;
 mod books;
 mod bundles;
+mod calendar_file;
 mod check_in;
 pub mod doc;
 mod drugs;
@@ -46,6 +47,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(space::router())
         .merge(seat_codes::router())
         .merge(reservations::router())
+        .merge(calendar_file::router())
         .merge(health::router())
         .merge(account::router())
         .merge(admin::router())

@@ -18,6 +18,7 @@ mod bad_input;
 mod bench_smoke;
 mod books;
 mod bundles;
+mod calendar;
 mod durability;
 mod engine;
 mod events;

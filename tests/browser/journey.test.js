@@ -50,6 +50,13 @@ test('a member signs up, books a free seat, sees it in My reservations, cancels 
   await page.getByRole('link', { name: 'My reservations' }).click();
   const card = page.locator('#upcoming .card').filter({ hasText: 'Q3, Quiet Room' });
   await card.waitFor();
+  // The reservation as a calendar file, downloaded with the session cookie.
+  const download = page.waitForEvent('download');
+  await card.getByRole('link', { name: 'Add Q3 to my calendar' }).click();
+  const file = await (await download).path();
+  const ics = (await import('node:fs')).readFileSync(file, 'utf8');
+  assert.match(ics, /SUMMARY:Seat Q3\\?, Quiet Room/);
+  assert.match(ics, /DTSTART;TZID=Asia\/Jakarta:\d{8}T090000/);
   await card.getByRole('button', { name: 'Cancel Q3' }).click();
   await page.getByText('Q3 is cancelled.').waitFor();
   await page.locator('#past .card').filter({ hasText: 'Q3' }).getByText('Cancelled').waitFor();

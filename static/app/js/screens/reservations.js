@@ -90,6 +90,13 @@ export async function render(main, ctx) {
       actions.appendChild(hint);
     }
     if (r.status === 'checked_in') button('reservations.checkOut', 'check-out');
+    if (['confirmed', 'checked_in'].includes(r.status)) {
+      const ics = document.createElement('a');
+      ics.href = `/api/secure/reservations/${r.id}/calendar`;
+      ics.setAttribute('download', '');
+      ics.textContent = t('reservations.calendar', { seat: r.seat_number });
+      actions.appendChild(ics);
+    }
     if (r.status === 'confirmed' && end > at) button('reservations.cancel', 'cancel', 'warning');
     li.append(info, actions);
     return li;

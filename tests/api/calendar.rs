@@ -1,0 +1,96 @@
+//! A reservation as an iCalendar file, parsed back by the `icalendar` crate and checked
+//! field by field: times in the space's zone, a UID that stays the same, the status.
+
+use std::str::FromStr;
+
+use icalendar::{
+    Calendar, CalendarComponent, CalendarDateTime, Component, DatePerhapsTime, Event, EventLike,
+    EventStatus,
+};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+
+use crate::helpers::{Backend, TestApp, day, slot};
+
+on_both_backends!(a_reservation_is_an_ics_event_in_the_space_zone_with_a_stable_uid);
+
+async fn ics(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+    app.get_as(token, &format!("/api/secure/reservations/{id}/calendar"))
+        .await
+}
+
+async fn event_of(r: reqwest::Response) -> Event {
+    let text = r.text().await.unwrap();
+    let calendar = Calendar::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let events: Vec<Event> = calendar
+        .components
+        .into_iter()
+        .filter_map(|c| match c {
+            CalendarComponent::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(events.len(), 1, "{text}");
+    events.into_iter().next().unwrap()
+}
+
+fn local(d: Option<DatePerhapsTime>) -> (String, String) {
+    match d {
+        Some(DatePerhapsTime::DateTime(CalendarDateTime::WithTimezone { date_time, tzid })) => {
+            (date_time.format("%Y-%m-%d %H:%M").to_string(), tzid)
+        }
+        other => panic!("not a time in a zone: {other:?}"),
+    }
+}
+
+async fn a_reservation_is_an_ics_event_in_the_space_zone_with_a_stable_uid(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let token = app.user("ana").await;
+    let reservation = app.reserved(&token, slot("Q3", 2, 9, 11)).await;
+    let id = reservation["id"].as_str().unwrap();
+
+    let r = ics(&app, &token, id).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CONTENT_TYPE], "text/calendar; charset=utf-8");
+    let disposition = r.headers()[CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        disposition,
+        format!("attachment; filename=\"pica-Q3-{}.ics\"", day(2))
+    );
+    let event = event_of(r).await;
+    assert_eq!(event.get_uid(), Some(format!("{id}@pica").as_str()));
+    assert_eq!(event.get_summary(), Some("Seat Q3, Quiet Room"));
+    assert_eq!(event.get_location(), Some("Quiet Room"));
+    let zone = "Asia/Jakarta".to_string();
+    assert_eq!(
+        local(event.get_start()),
+        (format!("{} 09:00", day(2)), zone.clone())
+    );
+    assert_eq!(local(event.get_end()), (format!("{} 11:00", day(2)), zone));
+    assert_eq!(event.get_status(), Some(EventStatus::Confirmed));
+
+    // Cancelled: the same entry (same UID) now says so.
+    app.cancelled(&token, id).await;
+    let again = event_of(ics(&app, &token, id).await).await;
+    assert_eq!(again.get_uid(), event.get_uid());
+    assert_eq!(again.get_status(), Some(EventStatus::Cancelled));
+
+    // Someone else's, or no such reservation: 404 like any other.
+    let budi = app.user("budi").await;
+    assert_eq!(ics(&app, &budi, id).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        ics(&app, &token, "not-a-uuid").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let nobody = app
+        .get(&format!("/api/secure/reservations/{id}/calendar"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nobody.status(), StatusCode::FORBIDDEN);
+}
