@@ -1,4 +1,4 @@
-//! Opaque credentials (API keys, refresh tokens): 256 random bits, shown once, stored
+//! Opaque credentials (API keys, refresh tokens, calendar feed tokens): 256 random bits, shown once, stored
 //! only as a SHA-256 digest. A fast hash is enough for secrets of this entropy
 //! (passwords, which are guessable, use argon2id instead).
 
@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 
 pub const API_KEY_PREFIX: &str = "pica_";
 pub const REFRESH_PREFIX: &str = "pica_rt_";
+/// A personal calendar feed's token: whoever has the address reads the feed.
+pub const FEED_PREFIX: &str = "pica_cal_";
 
 /// A new secret `prefix` + 43 URL-safe characters.
 pub fn generate(prefix: &str) -> String {

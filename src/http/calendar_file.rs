@@ -1,29 +1,39 @@
-//! A reservation as an iCalendar file (`.ics`), for a member's calendar app: written by
-//! the `icalendar` crate, times in the space's time zone (`TZID`), and a `UID` derived
-//! from the reservation's id, so importing the file again updates the same entry.
+//! Reservations for a member's calendar app, written by the `icalendar` crate: one
+//! reservation as an `.ics` file, and a personal feed of the member's upcoming
+//! reservations at a secret address a calendar app subscribes to. Times carry the
+//! space's time zone (`TZID`); each entry's `UID` derives from the reservation's id, so
+//! a re-import or the next poll of the feed updates the same entry.
 
 use axum::extract::State;
-use axum::http::HeaderValue;
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use icalendar::{Calendar, CalendarDateTime, Component, Event, EventLike, EventStatus};
 use pica_actors::{Reservation, ReservationStatus};
+use serde::Serialize;
 use tracing::instrument;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::doc::r;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, secrets};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::Path;
+use crate::http::extract::{Json, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(reservation_calendar))
+    OpenApiRouter::new()
+        .routes(routes!(reservation_calendar))
+        .routes(routes!(create_feed))
+        .routes(routes!(feed))
 }
+
+/// How many upcoming reservations a feed lists at most.
+const FEED_LIMIT: i64 = 500;
 
 fn local(t: DateTime<Utc>, tz: Tz) -> CalendarDateTime {
     CalendarDateTime::WithTimezone {
@@ -78,29 +88,109 @@ async fn reservation_calendar(
         Some(r) if r.user_id == user.id => r,
         _ => return Err(not_found()),
     };
-    let layout = state.engine.layout();
-    let zone = layout.iter().find(|z| z.id == r.zone);
-    let zone_name = zone.map_or(r.zone.0.as_str(), |z| z.name.as_str());
     let tz = state.settings.calendar.timezone;
-    let calendar = Calendar::new()
-        .name("Pica")
-        .push(event(&r, zone_name, tz))
-        .done();
     let file = format!(
-        "attachment; filename=\"pica-{}-{}.ics\"",
+        "pica-{}-{}.ics",
         r.seat.0,
         r.interval.start.with_timezone(&tz).date_naive()
     );
+    calendar_response(&state, &[r], &file)
+}
+
+/// A calendar of `reservations` as a downloadable `file`.
+fn calendar_response(
+    state: &AppState,
+    reservations: &[Reservation],
+    file: &str,
+) -> Result<Response, ApiError> {
+    let layout = state.engine.layout();
+    let tz = state.settings.calendar.timezone;
+    let mut calendar = Calendar::new();
+    calendar.name("Pica");
+    for r in reservations {
+        let zone = layout.iter().find(|z| z.id == r.zone);
+        let zone_name = zone.map_or(r.zone.0.as_str(), |z| z.name.as_str());
+        calendar.push(event(r, zone_name, tz));
+    }
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let headers = [
         (
             CONTENT_TYPE,
             HeaderValue::from_static("text/calendar; charset=utf-8"),
         ),
         (CACHE_CONTROL, HeaderValue::from_static("private, no-store")),
-        (
-            CONTENT_DISPOSITION,
-            HeaderValue::from_str(&file).map_err(|e| ApiError::Internal(e.into()))?,
-        ),
+        (CONTENT_DISPOSITION, disposition),
     ];
     Ok((headers, calendar.to_string()).into_response())
+}
+
+/// The feed's address, shown once
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"url": "http://127.0.0.1:8000/api/public/calendar/pica_cal_..."}))]
+struct Feed {
+    url: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/secure/calendar-feed",
+    tag = "Reservations", operation_id = "createCalendarFeed",
+    summary = "A new secret address of your calendar feed; the previous one stops working",
+    description = "Subscribe to the address in a calendar app: it lists your upcoming reservations. Anyone with the address can read it, so it is shown only here; call again to replace it.",
+    responses(
+        (status = 201, description = "The feed's new address", body = Feed),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::NotAuthenticated),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
+#[instrument(skip_all, fields(user_id = user.id))]
+async fn create_feed(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Feed>), ApiError> {
+    let base = super::seat_codes::origin(&headers)?;
+    let token = secrets::generate(secrets::FEED_PREFIX);
+    state
+        .db
+        .set_calendar_feed(user.id, &secrets::digest(&token))
+        .await?;
+    let url = format!("{base}/api/public/calendar/{token}");
+    Ok((StatusCode::CREATED, Json(Feed { url })))
+}
+
+#[utoipa::path(
+    get, path = "/api/public/calendar/{token}",
+    tag = "Reservations", operation_id = "calendarFeed",
+    summary = "A member's calendar feed (its secret address is its credential)",
+    params(("token" = String, Path, description = "The feed's secret token")),
+    responses(
+        (status = 200, description = "The member's upcoming reservations", content_type = "text/calendar", body = String),
+        (status = 400, response = r::BadRequest),
+        (status = 404, description = "No feed at this address (never made, or replaced)", body = ErrorBody, example = json!({"detail": "No calendar feed at this address"})),
+        (status = 503, response = r::Unavailable),
+    ),
+)]
+async fn feed(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let missing = || ApiError::NotFound("No calendar feed at this address".into());
+    if !secrets::plausible(&token, secrets::FEED_PREFIX) {
+        return Err(missing());
+    }
+    let owner = state
+        .db
+        .calendar_feed_owner(&secrets::digest(&token))
+        .await?;
+    let user = owner.ok_or_else(missing)?;
+    let now = state.engine.clock().now();
+    let upcoming = state
+        .db
+        .upcoming_reservations_of(user, now, FEED_LIMIT)
+        .await?;
+    calendar_response(&state, &upcoming, "pica.ics")
 }

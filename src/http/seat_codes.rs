@@ -23,6 +23,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The address a code points at: the seat's page on the host the request was sent to
 /// (print the codes from the address members will use).
 pub fn seat_page(headers: &HeaderMap, seat: &str) -> Result<String, ApiError> {
+    Ok(format!("{}/app/seat/{seat}", origin(headers)?))
+}
+
+/// `scheme://host` of the server as the request reached it.
+pub fn origin(headers: &HeaderMap) -> Result<String, ApiError> {
     let host = headers
         .get(HOST)
         .and_then(|v| v.to_str().ok())
@@ -39,7 +44,7 @@ pub fn seat_page(headers: &HeaderMap, seat: &str) -> Result<String, ApiError> {
             )
         })?;
     let scheme = if over_https(headers) { "https" } else { "http" };
-    Ok(format!("{scheme}://{host}/app/seat/{seat}"))
+    Ok(format!("{scheme}://{host}"))
 }
 
 /// The code as SVG, black on white with its quiet zone.

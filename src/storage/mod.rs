@@ -7,6 +7,7 @@
 
 mod accounts;
 mod books;
+mod calendar_feeds;
 mod dialect;
 mod engine;
 mod idempotency;

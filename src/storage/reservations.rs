@@ -2,7 +2,7 @@
 //! reads. Inserts and status changes go out in runs, through the dialect.
 
 use chrono::{DateTime, Utc};
-use pica_actors::{Change, Interval, Reservation, ReservationId, ReservationStatus};
+use pica_actors::{Change, Interval, Reservation, ReservationId, ReservationStatus, UserId};
 use pica_actors::{SeatNumber, ZoneId};
 use sqlx::Row;
 
@@ -80,6 +80,25 @@ impl Db {
 
     pub async fn reservations_of(&self, q: &ReservationQuery) -> Result<Vec<Reservation>, DbError> {
         Ok(fetch_page!(self, select_reservations, reservation, q)?)
+    }
+
+    /// The user's reservations that hold their seat at or after `now`, soonest first
+    /// (at most `limit`).
+    pub async fn upcoming_reservations_of(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Reservation>, DbError> {
+        let sql = select_reservations!(
+            "WHERE user_id = $1 AND status IN ('confirmed', 'checked_in') AND ends_at > $2 \
+             ORDER BY starts_at LIMIT $3"
+        );
+        Ok(fetch!(
+            self,
+            all reservation,
+            sqlx::query(sql).bind(user).bind(Bound(now)).bind(limit)
+        )?)
     }
 
     /// Every reservation, oldest first (audits in tests and benchmarks).

@@ -12,7 +12,10 @@ use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 
 use crate::helpers::{Backend, TestApp, day, slot};
 
-on_both_backends!(a_reservation_is_an_ics_event_in_the_space_zone_with_a_stable_uid);
+on_both_backends!(
+    a_reservation_is_an_ics_event_in_the_space_zone_with_a_stable_uid,
+    a_feed_lists_upcoming_reservations_until_its_address_is_replaced,
+);
 
 async fn ics(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
     app.get_as(token, &format!("/api/secure/reservations/{id}/calendar"))
@@ -20,6 +23,12 @@ async fn ics(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
 }
 
 async fn event_of(r: reqwest::Response) -> Event {
+    let mut events = events_of(r).await;
+    assert_eq!(events.len(), 1);
+    events.remove(0)
+}
+
+async fn events_of(r: reqwest::Response) -> Vec<Event> {
     let text = r.text().await.unwrap();
     let calendar = Calendar::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     let events: Vec<Event> = calendar
@@ -30,8 +39,7 @@ async fn event_of(r: reqwest::Response) -> Event {
             _ => None,
         })
         .collect();
-    assert_eq!(events.len(), 1, "{text}");
-    events.into_iter().next().unwrap()
+    events
 }
 
 fn local(d: Option<DatePerhapsTime>) -> (String, String) {
@@ -93,4 +101,66 @@ async fn a_reservation_is_an_ics_event_in_the_space_zone_with_a_stable_uid(backe
         .await
         .unwrap();
     assert_eq!(nobody.status(), StatusCode::FORBIDDEN);
+}
+
+async fn new_feed(app: &TestApp, token: &str) -> String {
+    let r = app
+        .post_as(token, "/api/secure/calendar-feed", &serde_json::json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let url = crate::helpers::body(r).await["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = app.url("/api/public/calendar/pica_cal_");
+    assert!(url.starts_with(&base), "{url}");
+    url
+}
+
+async fn a_feed_lists_upcoming_reservations_until_its_address_is_replaced(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let ana = app.user("ana").await;
+    let first = app.reserved(&ana, slot("A1", 1, 9, 10)).await;
+    let second = app.reserved(&ana, slot("C2", 2, 14, 16)).await;
+    let dropped = app.reserved(&ana, slot("Q1", 3, 9, 10)).await;
+    app.cancelled(&ana, dropped["id"].as_str().unwrap()).await;
+    let budi = app.user("budi").await;
+    app.reserved(&budi, slot("A2", 1, 9, 10)).await;
+
+    let url = new_feed(&app, &ana).await;
+    let r = app.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CONTENT_TYPE], "text/calendar; charset=utf-8");
+    let uids: Vec<String> = events_of(r)
+        .await
+        .iter()
+        .map(|e| e.get_uid().unwrap().to_string())
+        .collect();
+    let uid = |r: &serde_json::Value| format!("{}@pica", r["id"].as_str().unwrap());
+    // Soonest first; not the cancelled one, not budi's.
+    assert_eq!(uids, vec![uid(&first), uid(&second)]);
+
+    // A new address replaces the old one, which then answers 404.
+    let replaced = new_feed(&app, &ana).await;
+    assert_ne!(replaced, url);
+    assert_eq!(
+        app.client.get(&url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let again = app.client.get(&replaced).send().await.unwrap();
+    assert_eq!(events_of(again).await.len(), 2);
+    for wrong in [
+        "pica_cal_nope",
+        "garbage",
+        "pica_cal_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let r = app
+            .get(&format!("/api/public/calendar/{wrong}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{wrong}");
+    }
 }

@@ -37,6 +37,15 @@ export async function render(main, ctx) {
       </div>
       <ul class="cards" id="keys"></ul>
     </section>
+    <section class="panel" aria-labelledby="feed-title">
+      <h2 id="feed-title" data-i18n="account.feed"></h2>
+      <p class="hint" data-i18n="account.feedHint"></p>
+      <button type="button" class="button secondary" id="new-feed" data-i18n="account.newFeed"></button>
+      <div id="feed" class="notice success" hidden>
+        <p data-i18n="account.feedOnce"></p>
+        <code class="secret" id="feed-url"></code>
+      </div>
+    </section>
     <form id="delete-form" class="panel" novalidate>
       <h2 data-i18n="account.delete"></h2>
       <p data-i18n="account.deleteWarning"></p>
@@ -100,6 +109,13 @@ export async function render(main, ctx) {
       $('new-key-value').textContent = created.key;
       $('new-key').hidden = false;
       await keys();
+    } catch (err) { say(detail(err), 'failure'); }
+  });
+  $('new-feed').addEventListener('click', async () => {
+    try {
+      const feed = await api('/api/secure/calendar-feed', { method: 'POST' });
+      $('feed-url').textContent = feed.url;
+      $('feed').hidden = false;
     } catch (err) { say(detail(err), 'failure'); }
   });
   $('delete-form').addEventListener('submit', async (e) => {

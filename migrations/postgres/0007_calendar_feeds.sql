@@ -1,0 +1,5 @@
+-- One personal calendar feed per member: the SHA-256 digest of its secret token.
+CREATE TABLE calendar_feeds (
+    user_id     BIGINT PRIMARY KEY REFERENCES users (id),
+    token_hash  BYTEA NOT NULL UNIQUE
+);
