@@ -56,6 +56,7 @@ const FILES: &[File] = files!(
     "js/screens/lobby.js",
     "js/screens/seat.js",
     "js/screens/codes.js",
+    "js/screens/admin.js",
 );
 
 /// A file with the headers it is always served with.

@@ -53,6 +53,7 @@ test('every key the pages and scripts name is in the dictionaries', () => {
     live: ['connecting', 'live', 'reconnecting'],
     'reservations.done': ['cancel', 'check-in', 'check-out'],
     field: ['username', 'email', 'password'],
+    'admin.figure': ['reserve_requests', 'seat_conflicts', 'user_refusals', 'committed', 'commit_failures', 'overloaded', 'held'],
   };
   for (const [prefix, values] of Object.entries(families)) for (const v of values) named.add(`${prefix}.${v}`);
   assert.ok(named.size > 100, `found ${named.size} keys`);

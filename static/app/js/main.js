@@ -20,8 +20,9 @@ const SCREENS = {
   lobby: () => import('./screens/lobby.js'),
   seat: () => import('./screens/seat.js'),
   codes: () => import('./screens/codes.js'),
+  admin: () => import('./screens/admin.js'),
 };
-const NEEDS_MEMBER = new Set(['reservations', 'account']);
+const NEEDS_MEMBER = new Set(['reservations', 'account', 'admin']);
 
 const ctx = {
   space: null,
@@ -102,6 +103,8 @@ function updateHeader() {
   who.textContent = ctx.me ? t('shell.signedInAs', { name: ctx.me.username }) : '';
   document.getElementById('sign-out').hidden = !ctx.me;
   document.getElementById('sign-in-link').hidden = !!ctx.me;
+  // Only administrators see the way to the console (the API refuses anyone else).
+  document.getElementById('nav-admin').hidden = ctx.me?.role !== 'admin';
   const path = location.pathname.replace(/^\/app\/?/, '');
   document.querySelectorAll('.nav a').forEach((a) => {
     const target = a.getAttribute('href').replace(/^\/app\/?/, '');
