@@ -7,6 +7,7 @@
 import { api, ApiError } from '../api.js';
 import { t, translate } from '../i18n.js';
 import { range } from '../format.js';
+import { PlanEditor } from '../plan-editor.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const FIGURES = ['reserve_requests', 'seat_conflicts', 'user_refusals', 'committed', 'commit_failures', 'overloaded', 'held'];
@@ -47,6 +48,10 @@ export async function render(main, ctx) {
       </div>
       <p><a id="codes-link" data-i18n="admin.printCodes"></a> · <a id="lobby-link" data-i18n="admin.openLobby"></a></p>
       <ul class="cards" id="seats"></ul></section>
+    <section class="panel" aria-labelledby="plan-title"><h2 id="plan-title" data-i18n="admin.plan"></h2>
+      <p class="hint" data-i18n="admin.planHint"></p>
+      <div class="field"><label for="plan-zone" data-i18n="book.zone"></label><select id="plan-zone"></select></div>
+      <div id="plan-editor" class="map-wrap"></div></section>
     <section class="panel" aria-labelledby="stock-title"><h2 id="stock-title" data-i18n="admin.stock"></h2>
       <form id="pickup-form" class="inline" novalidate>
         <div class="field"><label for="pickup-id" data-i18n="admin.pickupId"></label><input id="pickup-id" name="id" size="38"></div>
@@ -113,10 +118,20 @@ export async function render(main, ctx) {
       });
       return el('li', { className: 'card' }, el('p', { textContent: `${z.id} · ${z.kind} · ${t('admin.seatCount', { n: z.seats.size })}` }), form);
     }));
-    const select = $('seat-zone');
-    const chosen = select.value;
-    select.replaceChildren(...[...model.zones.values()].map((z) => el('option', { value: z.id, textContent: z.name })));
-    if (chosen && model.zones.has(chosen)) select.value = chosen;
+    for (const select of [$('seat-zone'), $('plan-zone')]) {
+      const chosen = select.value;
+      select.replaceChildren(...[...model.zones.values()].map((z) => el('option', { value: z.id, textContent: z.name })));
+      if (chosen && model.zones.has(chosen)) select.value = chosen;
+    }
+  }
+
+  function editor() {
+    const zone = model.zones.get($('plan-zone').value);
+    if (!zone || !zone.seats.size) { $('plan-editor').replaceChildren(); return; }
+    new PlanEditor($('plan-editor'), zone, {
+      onSaved: (n) => say(t('admin.planSaved', { n, zone: zone.name }), 'success'),
+      onError: failure,
+    });
   }
 
   async function reloadLayout() {
@@ -226,11 +241,13 @@ export async function render(main, ctx) {
     } catch (err) { failure(err); }
   });
   $('seat-zone').addEventListener('change', seats);
+  $('plan-zone').addEventListener('change', editor);
   $('more-users').addEventListener('click', () => users(true));
   const offModel = model.onChange(() => { zones(); seats(); });
   const timer = setInterval(stats, 5000);
   zones();
   seats();
+  editor();
   await Promise.all([stats(), stock(), users()]);
   translate(main);
   main.dataset.screen = 'admin';
