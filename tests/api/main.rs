@@ -21,6 +21,7 @@ mod bundles;
 mod durability;
 mod engine;
 mod events;
+mod floor_plan;
 mod idempotency;
 mod lifecycle;
 mod login_throttle;
