@@ -190,6 +190,12 @@ pub enum DomainEvent {
         seat: SeatNumber,
         service: SeatService,
     },
+    /// An admin moved a seat on its zone's floor plan.
+    SeatMoved {
+        zone: ZoneId,
+        seat: SeatNumber,
+        spot: crate::floor_plan::Spot,
+    },
     /// Book events are routed under the pseudo-zone [`books_zone`] (`books`).
     BookReservationCreated {
         reservation: BookReservation,
@@ -219,7 +225,9 @@ impl DomainEvent {
             | Self::BookStockChanged { .. } => books_zone(),
             Self::ReservationCreated { reservation }
             | Self::ReservationStatusChanged { reservation, .. } => &reservation.zone,
-            Self::SeatAdded { zone, .. } | Self::SeatServiceChanged { zone, .. } => zone,
+            Self::SeatAdded { zone, .. }
+            | Self::SeatServiceChanged { zone, .. }
+            | Self::SeatMoved { zone, .. } => zone,
             Self::WaitlistUpdated { entry, .. } => &entry.zone,
         }
     }

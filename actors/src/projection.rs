@@ -171,6 +171,14 @@ impl Projection {
                     s.service = *service;
                 }
             }
+            DomainEvent::SeatMoved { seat, spot, .. } => {
+                if let Some(s) = Arc::make_mut(&mut view.seats)
+                    .iter_mut()
+                    .find(|s| &s.number == seat)
+                {
+                    s.spot = *spot;
+                }
+            }
             _ => {}
         }
     }
@@ -317,6 +325,29 @@ mod tests {
             0,
             "nothing after the last one"
         );
+    }
+
+    #[test]
+    fn a_moved_seat_stands_at_its_new_spot_and_older_snapshots_keep_the_old_one() {
+        let mut p = Projection::default();
+        p.load(zone("quiet"), seats(), vec![], vec![]);
+        let before = p.snapshot(&Scope::Public { zone: None });
+        let spot = crate::floor_plan::Spot::new(420, 310).unwrap();
+        p.apply(&DomainEvent::SeatMoved {
+            zone: zone("quiet"),
+            seat: SeatNumber("A1".into()),
+            spot,
+        });
+        // A move of a seat the zone does not have changes nothing.
+        p.apply(&DomainEvent::SeatMoved {
+            zone: zone("quiet"),
+            seat: SeatNumber("Z9".into()),
+            spot: Default::default(),
+        });
+        assert_eq!(before[0].seats[0].spot, Default::default());
+        let after = p.snapshot(&Scope::Public { zone: None });
+        assert_eq!(after[0].seats.len(), 1);
+        assert_eq!(after[0].seats[0].spot, spot);
     }
 
     #[test]

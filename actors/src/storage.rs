@@ -49,6 +49,11 @@ pub enum Change {
         seat: SeatNumber,
         service: SeatService,
     },
+    /// Puts a seat at a new spot on its zone's floor plan (admin).
+    MoveSeat {
+        seat: SeatNumber,
+        spot: crate::floor_plan::Spot,
+    },
     /// Inserts a `reserved` book reservation and adds its copies to the book's
     /// `reserved_copies` (the database's CHECK refuses more than the total).
     CreateBookReservation {

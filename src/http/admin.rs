@@ -1,9 +1,11 @@
-//! Admin endpoints (`/api/admin`, role `admin`): users, zones, seats.
+//! Admin endpoints (`/api/admin`, role `admin`): users, zones, seats (their service and
+//! their spot on the floor plan).
 
 use super::doc::r;
 use axum::extract::State;
 use axum::http::StatusCode;
-use pica_actors::{SeatLayout, SeatNumber, SeatService, ZoneId, ZoneLayout, default_spot};
+use pica_actors::floor_plan::MAX_COORDINATE;
+use pica_actors::{SeatLayout, SeatNumber, SeatService, Spot, ZoneId, ZoneLayout, default_spot};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, instrument};
@@ -29,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(zone_stats))
         .routes(routes!(add_seat))
         .routes(routes!(set_seat_status))
+        .routes(routes!(move_seat))
         .routes(routes!(set_book_stock))
 }
 
@@ -390,6 +393,74 @@ async fn set_seat_status(
         seat_number: seat.0,
         status: service,
         cancelled_reservations: cancelled,
+    }))
+}
+
+/// A spot on the zone's floor plan, in plan units (roughly centimetres, origin top left).
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SeatSpotRequest)]
+struct SeatSpot {
+    #[serde(deserialize_with = "de::int")]
+    #[schema(minimum = 0, maximum = 100000)]
+    x: i32,
+    #[serde(deserialize_with = "de::int")]
+    #[schema(minimum = 0, maximum = 100000)]
+    y: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SeatMoved {
+    seat_number: String,
+    zone: String,
+    x: i32,
+    y: i32,
+}
+
+/// Moves a seat on its zone's floor plan, through its zone actor and the unit of work;
+/// the move is announced (`seat_moved`) once it committed.
+#[utoipa::path(
+    patch, path = "/api/admin/seats/{seat}/spot",
+    tag = "Admin", operation_id = "moveSeat",
+    summary = "Move a seat on its zone's floor plan",
+    description = "`x` and `y` are plan units (roughly centimetres, origin top left), 0-100000. Every open map sees the move (`seat_moved` on the public event stream).",
+    params(("seat" = String, Path, description = "Seat number", example = "A1")),
+    request_body(content = SeatSpot, example = json!({"x": 420, "y": 310})),
+    responses(
+        (status = 200, description = "Moved", body = SeatMoved),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::AdminRequired),
+        (status = 404, description = "Unknown seat", body = ErrorBody, example = json!({"detail": "Seat 'Z9' does not exist"})),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, description = "Not integers, or a spot outside the plan", body = ErrorBody, example = json!({"detail": "x and y must be between 0 and 100000"})),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("xApiKeyHeader" = [])),
+)]
+#[instrument(skip_all, fields(admin = admin.0.id, seat = %seat))]
+async fn move_seat(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(seat): Path<String>,
+    Json(body): Json<SeatSpot>,
+) -> Result<Json<SeatMoved>, ApiError> {
+    let spot = Spot::new(body.x, body.y).ok_or_else(|| {
+        ApiError::Unprocessable(format!("x and y must be between 0 and {MAX_COORDINATE}"))
+    })?;
+    let seat = SeatNumber(seat.to_ascii_uppercase());
+    let tz = state.settings.calendar.timezone;
+    let zone = state
+        .engine
+        .move_seat(&seat, spot)
+        .await
+        .map_err(|e| ApiError::engine(e, tz))?;
+    info!(x = spot.x, y = spot.y, "seat moved");
+    Ok(Json(SeatMoved {
+        seat_number: seat.0,
+        zone: zone.0,
+        x: spot.x,
+        y: spot.y,
     }))
 }
 

@@ -82,7 +82,7 @@ fn last_event_id(headers: &HeaderMap) -> Option<u64> {
     description = "First a `snapshot` event (every zone's seats with their live state, upcoming reservations and holds), then one event per committed change, in commit order. A stream that falls too far behind gets a `lagged` event and is closed.",
     params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received: resumes without loss while the gap is buffered, otherwise a fresh snapshot is sent", example = "42")),
     responses(
-        (status = 200, description = "An event stream. Event kinds: `snapshot`, `reservation_created`, `reservation_updated`, `hold_placed`, `hold_released`, `seat_added`, `seat_service_changed`, `book_stock_changed`, `lagged`. Each event has an increasing `id` (send it back in `Last-Event-ID`); heartbeat comments keep the stream open.", body = String, content_type = "text/event-stream", example = json!("event: snapshot\nid: 41\ndata: {\"seq\":41,\"at\":\"2026-11-25T09:00:00+07:00\",\"zones\":[...]}\n\nevent: reservation_created\nid: 42\ndata: {\"seq\":42,\"zone\":\"quiet\",\"committed_at\":\"...\",\"reservation\":{\"id\":\"...\",\"seat_number\":\"Q3\",\"start\":\"...\",\"end\":\"...\",\"status\":\"confirmed\"}}\n\n")),
+        (status = 200, description = "An event stream. Event kinds: `snapshot`, `reservation_created`, `reservation_updated`, `hold_placed`, `hold_released`, `seat_added`, `seat_service_changed`, `seat_moved`, `book_stock_changed`, `lagged`. Each event has an increasing `id` (send it back in `Last-Event-ID`); heartbeat comments keep the stream open.", body = String, content_type = "text/event-stream", example = json!("event: snapshot\nid: 41\ndata: {\"seq\":41,\"at\":\"2026-11-25T09:00:00+07:00\",\"zones\":[...]}\n\nevent: reservation_created\nid: 42\ndata: {\"seq\":42,\"zone\":\"quiet\",\"committed_at\":\"...\",\"reservation\":{\"id\":\"...\",\"seat_number\":\"Q3\",\"start\":\"...\",\"end\":\"...\",\"status\":\"confirmed\"}}\n\n")),
         (status = 400, response = r::BadRequest),
         (status = 404, description = "Unknown zone", body = ErrorBody, example = json!({"detail": "Zone 'x' does not exist"})),
         (status = 503, description = "Too many streams open, or the engine is restarting", body = ErrorBody, example = json!({"detail": "Too many event streams are open; retry shortly"})),
@@ -461,6 +461,10 @@ fn render_public(envelope: &Envelope, tz: Tz) -> Option<Rendered> {
         DomainEvent::SeatServiceChanged { seat, service, .. } => (
             "seat_service_changed",
             json!({ "seat": { "seat_number": seat.0, "status": service } }),
+        ),
+        DomainEvent::SeatMoved { seat, spot, .. } => (
+            "seat_moved",
+            json!({ "seat": { "seat_number": seat.0, "x": spot.x, "y": spot.y } }),
         ),
         DomainEvent::BookStockChanged { stock } => {
             ("book_stock_changed", json!({ "stock": stock }))

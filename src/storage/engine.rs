@@ -89,7 +89,9 @@ both!(connection: trait UnitOfWork {
                     self.apply_waitlist_change(change).await?;
                     1
                 }
-                Change::AddSeat { .. } | Change::SetSeatService { .. } => {
+                Change::AddSeat { .. }
+                | Change::SetSeatService { .. }
+                | Change::MoveSeat { .. } => {
                     self.apply_layout_change(change).await?;
                     1
                 }

@@ -26,6 +26,12 @@ both!(connection: pub(super) trait LayoutWrites {
                     .bind(service.as_str())
                     .bind(&seat.0)
             }
+            Change::MoveSeat { seat, spot } => {
+                sqlx::query("UPDATE seats SET x = $1, y = $2 WHERE number = $3")
+                    .bind(spot.x)
+                    .bind(spot.y)
+                    .bind(&seat.0)
+            }
             _ => unreachable!("not a layout change: {change:?}"),
         };
         query.execute(&mut *self).await.map(drop)

@@ -22,6 +22,7 @@ mod calendar;
 mod durability;
 mod engine;
 mod events;
+mod floor_plan;
 mod idempotency;
 mod lifecycle;
 mod login_throttle;

@@ -1,9 +1,10 @@
-//! Admin changes to the layout through the [`Engine`] handle: zones, seats and their
-//! service, and the zones' contention counters.
+//! Admin changes to the layout through the [`Engine`] handle: zones, seats, their
+//! service and their spot on the floor plan, and the zones' contention counters.
 
 use crate::domain::{Reservation, SeatLayout, SeatNumber, SeatService, ZoneId, ZoneLayout};
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::floor_plan::Spot;
 use crate::rpc::unwrap_call;
 use crate::supervisor::SupervisorMsg;
 use crate::zone::messages::{ZoneMsg, ZoneStats};
@@ -86,6 +87,30 @@ impl Engine {
             s.service = service;
         }
         Ok(cancelled)
+    }
+
+    /// Moves a seat to `spot` on its zone's floor plan, through its zone actor and the
+    /// unit of work; returns the seat's zone.
+    pub async fn move_seat(&self, seat: &SeatNumber, spot: Spot) -> Result<ZoneId, EngineError> {
+        let zone = self
+            .zone_of(seat)
+            .ok_or_else(|| EngineError::UnknownSeat(seat.clone()))?;
+        let number = seat.clone();
+        self.call_unbounded(&zone, |reply| ZoneMsg::MoveSeat {
+            seat: number,
+            spot,
+            reply,
+        })
+        .await??;
+        let mut layout = self.inner.layout.write().expect("layout lock poisoned");
+        if let Some(s) = layout
+            .iter_mut()
+            .flat_map(|z| z.seats.iter_mut())
+            .find(|s| &s.number == seat)
+        {
+            s.spot = spot;
+        }
+        Ok(zone)
     }
 
     /// The contention counters of every zone that is up, in layout order.

@@ -141,6 +141,7 @@ impl Actor for ZoneActor {
                 service,
                 reply,
             } => seats::set_seat_service(&myself, state, seat, service, reply),
+            ZoneMsg::MoveSeat { seat, spot, reply } => seats::move_seat(state, seat, spot, reply),
             ZoneMsg::SeatDecided { change, committed } => seats::decided(state, change, committed),
             ZoneMsg::Prepare {
                 id,

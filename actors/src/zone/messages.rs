@@ -12,6 +12,7 @@ use crate::domain::{
     Interval, Reservation, ReservationId, ReservationStatus, ReserveRequest, SeatLayout,
     SeatNumber, SeatService, UserId,
 };
+use crate::floor_plan::Spot;
 use crate::rpc::Reply;
 use crate::storage::IdempotencyTag;
 use crate::waitlist::{WaitlistEntry, WaitlistId};
@@ -125,6 +126,12 @@ pub enum ZoneMsg {
         seat: SeatNumber,
         service: SeatService,
         reply: Reply<Vec<Reservation>>,
+    },
+    /// Admin: move a seat to another spot on the zone's floor plan.
+    MoveSeat {
+        seat: SeatNumber,
+        spot: Spot,
+        reply: Reply<()>,
     },
     /// Internal, from the unit of work: an admin seat change was decided.
     SeatDecided {

@@ -1,6 +1,7 @@
 //! Admin changes to a zone's seats, decided by the zone actor like any other request:
-//! adding a seat, and putting one out of service (which cancels the seat's confirmed
-//! reservations that have not ended, in the same transaction, and announces it all).
+//! adding a seat, putting one out of service (which cancels the seat's confirmed
+//! reservations that have not ended, in the same transaction, and announces it all), and
+//! moving one on the floor plan.
 
 use ractor::ActorRef;
 
@@ -8,6 +9,7 @@ use crate::domain::{
     DomainEvent, Reservation, ReservationStatus, SeatLayout, SeatNumber, SeatService,
 };
 use crate::error::EngineError;
+use crate::floor_plan::Spot;
 use crate::rpc::{Reply, commit_refusal, submit};
 use crate::storage::Change;
 use crate::unit_of_work::{Intent, Outcome};
@@ -121,6 +123,31 @@ pub(super) fn set_seat_service(
                     committed: outcome.is_ok(),
                 });
                 let _ = reply.send(outcome.map(|()| cancelled).map_err(commit_refusal));
+            }),
+        },
+    );
+}
+
+/// Moves a seat of this zone to `spot`. The zone's decisions never depend on where a
+/// seat stands, so nothing is held in memory while the write is decided: the actor only
+/// vouches that the seat is its own, and the move is announced once it committed, in
+/// commit order with the zone's other changes.
+pub(super) fn move_seat(state: &ZoneActorState, seat: SeatNumber, spot: Spot, reply: Reply<()>) {
+    if !state.seats.has_seat(&seat) {
+        let _ = reply.send(Err(EngineError::UnknownSeat(seat)));
+        return;
+    }
+    let zone = state.seats.zone().clone();
+    submit(
+        &state.uow,
+        Intent {
+            changes: vec![Change::MoveSeat {
+                seat: seat.clone(),
+                spot,
+            }],
+            events: vec![DomainEvent::SeatMoved { zone, seat, spot }],
+            on_outcome: Box::new(move |outcome: Outcome| {
+                let _ = reply.send(outcome.map_err(commit_refusal));
             }),
         },
     );

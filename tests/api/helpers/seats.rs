@@ -86,6 +86,12 @@ impl TestApp {
             .await
     }
 
+    /// `PATCH /api/admin/seats/{seat}/spot` to `(x, y)` on the zone's floor plan.
+    pub async fn move_seat(&self, admin: &str, seat: &str, x: i64, y: i64) -> Response {
+        let path = format!("/api/admin/seats/{seat}/spot");
+        self.patch_as(admin, &path, &json!({"x": x, "y": y})).await
+    }
+
     pub async fn create_zone(&self, admin: &str, zone: Value) -> Response {
         self.post_as(admin, "/api/admin/zones", &zone).await
     }
