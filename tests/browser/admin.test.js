@@ -81,3 +81,33 @@ test('an admin runs the space from the console', { skip }, async () => {
   assert.deepEqual(serious, []);
   await page.context().close();
 });
+
+test('an admin moves a seat on the plan; an open map moves it live', { skip }, async () => {
+  const watcher = await (await browser.newContext()).newPage();
+  await watcher.goto(`${server.url}/app/?zone=quiet`);
+  await watcher.locator('.map [data-seat="Q1"]').waitFor();
+  const before = await watcher.locator('.map [data-seat="Q1"]').getAttribute('transform');
+
+  const page = await (await browser.newContext()).newPage();
+  await signInPage(page, server, admin);
+  await page.goto(`${server.url}/app/admin`);
+  await page.locator('#plan-zone').selectOption('quiet');
+  const seat = page.locator('#plan-editor [data-seat="Q1"]');
+  const label = await seat.getAttribute('aria-label');
+  const [, x, y] = label.match(/^Q1 at (\d+), (\d+)$/).map(Number);
+  await seat.focus();
+  await page.keyboard.press('Shift+ArrowRight');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await seat.getAttribute('aria-label'), `Q1 at ${x + 50}, ${y + 10}`);
+  await page.getByRole('button', { name: 'Save 1 moved seats' }).click();
+  await page.getByText('1 seats of Quiet Room moved.').waitFor();
+
+  await watcher.waitForFunction(([t]) => document.querySelector('.map [data-seat="Q1"]').getAttribute('transform') === t,
+    [`translate(${x + 50} ${y + 10})`], { timeout: 2000 });
+  assert.notEqual(before, `translate(${x + 50} ${y + 10})`);
+  const zones = (await call(server, 'GET', '/api/public/zones')).body;
+  const q1 = zones.find((z) => z.id === 'quiet').seats.find((s) => s.seat_number === 'Q1');
+  assert.deepEqual([q1.x, q1.y], [x + 50, y + 10]);
+  await page.context().close();
+  await watcher.context().close();
+});

@@ -59,10 +59,17 @@ function showStatus() {
 }
 
 function connectPublic() {
+  let snapshots = 0;
   new LiveStream('/api/public/events', PUBLIC_EVENTS, {
     onEvent: (type, data) => {
-      if (type === 'snapshot') ctx.model.snapshotPart(data);
-      else ctx.model.apply(type, data);
+      if (type === 'snapshot') {
+        ctx.model.snapshotPart(data);
+        // A fresh snapshot after the first means events were missed; seat spots are
+        // not in it, so the layout is read again too.
+        if (data.last && (snapshots += 1) > 1) loadLayout();
+      } else {
+        ctx.model.apply(type, data);
+      }
     },
     onStatus: (s) => { status.public = s; showStatus(); },
     // A stream refused outright may be a restart: the layout may have changed too.
