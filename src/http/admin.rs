@@ -45,6 +45,9 @@ struct Page {
     /// `next_cursor` of the previous page
     #[serde(default, deserialize_with = "de::query_int")]
     cursor: Option<i64>,
+    /// Only users whose username or email contains this (ignoring case), 1-64 characters
+    #[param(max_length = 64)]
+    q: Option<String>,
 }
 
 /// Users, by id; `next_cursor` is the last id shown.
@@ -58,7 +61,7 @@ struct UserPage {
 #[utoipa::path(
     get, path = "/api/admin/users",
     tag = "Admin", operation_id = "listUsers",
-    summary = "Users",
+    summary = "Users, optionally searched by username or email",
     params(Page),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
@@ -76,7 +79,13 @@ async fn users(
     Query(page): Query<Page>,
 ) -> Result<Json<UserPage>, ApiError> {
     let limit = super::paging::page_limit(page.limit)?;
-    let mut rows = state.db.list_users(page.cursor, limit + 1).await?;
+    let search = page.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if search.is_some_and(|q| q.chars().count() > 64) {
+        return Err(ApiError::Unprocessable(
+            "q must be at most 64 characters".into(),
+        ));
+    }
+    let mut rows = state.db.list_users(page.cursor, limit + 1, search).await?;
     let next = (rows.len() > limit as usize).then(|| {
         rows.truncate(limit as usize);
         rows.last().map(|u| u.id)

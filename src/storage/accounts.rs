@@ -329,15 +329,35 @@ impl Db {
         Ok(())
     }
 
-    /// Users that are not deleted, by id, after `after`.
+    /// Users that are not deleted, by id, after `after`; with `search`, only those whose
+    /// username or email contains it (ignoring ASCII case, matched as plain text).
     pub async fn list_users(
         &self,
         after: Option<UserId>,
         limit: u32,
+        search: Option<&str>,
     ) -> Result<Vec<UserSummary>, DbError> {
         let sql = "SELECT id, username, email, role, created_at FROM users \
-                   WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2";
+                   WHERE deleted_at IS NULL AND id > $1 AND ($3 IS NULL \
+                   OR LOWER(username) LIKE $3 ESCAPE '\\' OR LOWER(email) LIKE $3 ESCAPE '\\') \
+                   ORDER BY id LIMIT $2";
         let (after, limit) = (after.unwrap_or(0), i64::from(limit));
-        Ok(fetch!(self, all user_summary, sqlx::query(sql).bind(after).bind(limit))?)
+        // `%`, `_` and `\` in the search are themselves, not patterns.
+        let pattern = search.map(|q| {
+            let escaped: String = q
+                .to_ascii_lowercase()
+                .chars()
+                .flat_map(|c| match c {
+                    '%' | '_' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            format!("%{escaped}%")
+        });
+        Ok(fetch!(
+            self,
+            all user_summary,
+            sqlx::query(sql).bind(after).bind(limit).bind(pattern.as_deref())
+        )?)
     }
 }

@@ -11,6 +11,7 @@ use crate::helpers::{Backend, TestApp, TestDb, body, slot, status_of};
 on_both_backends!(
     members_cannot_use_admin_endpoints,
     admin_manages_zones_seats_and_out_of_service_cancels,
+    admins_search_users_by_name_or_email_as_plain_text,
 );
 
 #[tokio::test]
@@ -246,4 +247,51 @@ async fn admin_manages_zones_seats_and_out_of_service_cancels(backend: Backend) 
         StatusCode::CONFLICT
     );
     app.stop().await;
+}
+
+async fn admins_search_users_by_name_or_email_as_plain_text(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let admin = app.make_admin("boss").await;
+    for name in ["Ana_Lim", "anabel", "budi", "a_b"] {
+        app.register(name, "sunny-day-42").await;
+    }
+    let names = |v: Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let search = |q: &str| {
+        let path = format!("/api/admin/users?q={q}");
+        let app = &app;
+        let admin = admin.clone();
+        async move { app.get_as(&admin, &path).await }
+    };
+    // Case does not matter; the email is searched too.
+    assert_eq!(
+        names(body(search("ANA").await).await),
+        ["Ana_Lim", "anabel"]
+    );
+    assert_eq!(names(body(search("budi%40").await).await), ["budi"]);
+    // `_` and `%` are plain characters, not patterns.
+    assert_eq!(names(body(search("a_").await).await), ["Ana_Lim", "a_b"]);
+    assert!(names(body(search("%25").await).await).is_empty());
+    // Paged like the full list.
+    let first = body(app.get_as(&admin, "/api/admin/users?q=an&limit=1").await).await;
+    assert_eq!(names(first.clone()), ["Ana_Lim"]);
+    let next = first["next_cursor"].as_i64().unwrap();
+    let path = format!("/api/admin/users?q=an&limit=1&cursor={next}");
+    assert_eq!(
+        names(body(app.get_as(&admin, &path).await).await),
+        ["anabel"]
+    );
+    let long = "x".repeat(65);
+    assert_eq!(
+        search(&long).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 }

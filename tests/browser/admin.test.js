@@ -73,6 +73,10 @@ test('an admin runs the space from the console', { skip }, async () => {
   const sapiens = (await call(server, 'GET', '/api/public/books?q=Sapiens')).body.items[0];
   assert.equal(sapiens.total_copies, 9);
   assert.ok(await page.locator('#users tr').count() >= 2);
+  await page.getByLabel('Username or email contains').fill(guest.username.toUpperCase());
+  await page.locator('#user-search button').click();
+  await page.locator('#users tr', { hasText: guest.username }).waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('#users tr').length === 1);
 
   // No serious accessibility problem on the console either.
   await page.evaluate(readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8'));

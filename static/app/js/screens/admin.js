@@ -59,6 +59,10 @@ export async function render(main, ctx) {
       </form>
       <ul class="cards" id="stock"></ul></section>
     <section class="panel" aria-labelledby="users-title"><h2 id="users-title" data-i18n="admin.users"></h2>
+      <form id="user-search" class="inline" role="search" novalidate>
+        <div class="field"><label for="user-q" data-i18n="admin.searchUsers"></label><input id="user-q" name="q" type="search" maxlength="64"></div>
+        <div class="field"><button class="button secondary" type="submit" data-i18n="books.find"></button></div>
+      </form>
       <div class="table-wrap"><table><thead><tr><th scope="col">#</th><th scope="col" data-i18n="field.username"></th>
         <th scope="col" data-i18n="field.email"></th><th scope="col" data-i18n="admin.role"></th></tr></thead><tbody id="users"></tbody></table></div>
       <p><button type="button" class="button secondary" id="more-users" hidden data-i18n="admin.moreUsers"></button></p></section>`;
@@ -206,6 +210,8 @@ export async function render(main, ctx) {
   async function users(more = false) {
     try {
       const q = new URLSearchParams({ limit: '20' });
+      const search = $('user-q').value.trim();
+      if (search) q.set('q', search);
       if (more && cursor !== null) q.set('cursor', String(cursor));
       const page = await api(`/api/admin/users?${q}`);
       const rows = page.items.map((u) => el('tr', {}, el('td', { textContent: String(u.id) }), el('td', { textContent: u.username }),
@@ -243,6 +249,7 @@ export async function render(main, ctx) {
   $('seat-zone').addEventListener('change', seats);
   $('plan-zone').addEventListener('change', editor);
   $('more-users').addEventListener('click', () => users(true));
+  $('user-search').addEventListener('submit', (e) => { e.preventDefault(); users(); });
   const offModel = model.onChange(() => { zones(); seats(); });
   const timer = setInterval(stats, 5000);
   zones();
