@@ -17,7 +17,6 @@ use tracing::instrument;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::doc::r;
 use crate::auth::{AuthUser, secrets};
@@ -81,13 +80,7 @@ async fn reservation_calendar(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::NotFound("Reservation not found".into());
-    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    // Someone else's reservation is reported exactly like a missing one.
-    let r = match state.db.reservation(id).await? {
-        Some(r) if r.user_id == user.id => r,
-        _ => return Err(not_found()),
-    };
+    let r = super::reservations::own_reservation(&state, &user, &id).await?;
     let tz = state.settings.calendar.timezone;
     let file = format!(
         "pica-{}-{}.ics",

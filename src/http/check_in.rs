@@ -6,13 +6,13 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Duration, Timelike, Utc};
-use pica_actors::{Reservation, ReservationStatus};
+use pica_actors::ReservationStatus;
 use tracing::{info, instrument};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::doc::r;
+use super::reservations::own_reservation;
 use super::views::ReservationView;
 use crate::auth::AuthUser;
 use crate::config::Calendar;
@@ -24,23 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(check_in))
         .routes(routes!(check_out))
-}
-
-fn not_found(what: &str) -> ApiError {
-    ApiError::NotFound(format!("{what} not found"))
-}
-
-/// The caller's stored reservation `raw`; anyone else's is "not found".
-async fn own_reservation(
-    state: &AppState,
-    user: &AuthUser,
-    raw: &str,
-) -> Result<Reservation, ApiError> {
-    let id = Uuid::parse_str(raw).map_err(|_| not_found("Reservation"))?;
-    match state.db.reservation(id).await? {
-        Some(r) if r.user_id == user.id => Ok(r),
-        _ => Err(not_found("Reservation")),
-    }
 }
 
 #[utoipa::path(

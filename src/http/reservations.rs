@@ -4,7 +4,7 @@
 use super::doc::r;
 use axum::extract::State;
 use axum::http::StatusCode;
-use pica_actors::{Created, ReservationStatus, ReserveRequest, SeatNumber};
+use pica_actors::{Created, Reservation, ReservationStatus, ReserveRequest, SeatNumber};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, instrument};
 use utoipa::openapi::{OneOfBuilder, Ref, RefOr, Schema};
@@ -202,6 +202,19 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("Reservation not found".into()))
 }
 
+/// The caller's stored reservation `raw`. Someone else's reservation is reported
+/// exactly like a missing one.
+pub(super) async fn own_reservation(
+    state: &AppState,
+    user: &AuthUser,
+    raw: &str,
+) -> Result<Reservation, ApiError> {
+    match state.db.reservation(parse_id(raw)?).await? {
+        Some(r) if r.user_id == user.id => Ok(r),
+        _ => Err(ApiError::NotFound("Reservation not found".into())),
+    }
+}
+
 #[utoipa::path(
     get, path = "/api/secure/reservations/{id}",
     tag = "Reservations", operation_id = "getReservation",
@@ -224,15 +237,11 @@ async fn read(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<ReservationView>, ApiError> {
-    let id = parse_id(&id)?;
-    match state.db.reservation(id).await? {
-        Some(r) if r.user_id == user.id => Ok(Json(ReservationView::new(
-            &r,
-            state.settings.calendar.timezone,
-        ))),
-        // Someone else's reservation is reported exactly like a missing one.
-        _ => Err(ApiError::NotFound("Reservation not found".into())),
-    }
+    let r = own_reservation(&state, &user, &id).await?;
+    Ok(Json(ReservationView::new(
+        &r,
+        state.settings.calendar.timezone,
+    )))
 }
 
 #[utoipa::path(
