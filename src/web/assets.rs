@@ -47,6 +47,7 @@ const FILES: &[File] = files!(
     "js/seats.js",
     "js/map.js",
     "js/hold-banner.js",
+    "js/notice.js",
     "js/plan-editor.js",
     "js/screens/sign-in.js",
     "js/screens/book.js",

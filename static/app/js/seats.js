@@ -120,6 +120,16 @@ export class SpaceModel {
     return data.zone;
   }
 
+  /** The active reservations on seat `number`. */
+  reservationsOn(number) {
+    return [...(this.bySeat.get(number) || [])].map((id) => this.reservations.get(id));
+  }
+
+  /** The holds on seat `number`. */
+  holdsOn(number) {
+    return [...this.holds.values()].filter((h) => h.seat === number);
+  }
+
   /**
    * What `number` is for `[start, end)`: out_of_service, yours (a reservation of
    * `mine`), occupied (checked in), reserved, held (for a waiting member), available.
@@ -129,32 +139,38 @@ export class SpaceModel {
     const seat = zone?.seats.get(number);
     if (!seat) return 'unknown';
     if (seat.status === 'out_of_service') return 'out_of_service';
+    const overlaps = (x) => x.start < end && start < x.end;
     let state = 'available';
-    for (const id of this.bySeat.get(number) || []) {
-      const r = this.reservations.get(id);
-      if (r.start < end && start < r.end) {
-        if (mine.has(id)) return 'yours';
-        state = r.status === 'checked_in' ? 'occupied' : 'reserved';
-      }
+    for (const r of this.reservationsOn(number).filter(overlaps)) {
+      if (mine.has(r.id)) return 'yours';
+      state = r.status === 'checked_in' ? 'occupied' : 'reserved';
     }
     if (state !== 'available') return state;
-    for (const h of this.holds.values()) {
-      if (h.seat === number && h.start < end && start < h.end) return 'held';
+    return this.holdsOn(number).some(overlaps) ? 'held' : 'available';
+  }
+
+  /**
+   * The stretches of `[from, to)` in which `number` is neither booked nor held, soonest
+   * first, as `[start, end]` pairs (bookings and holds back to back leave no stretch).
+   */
+  freeWithin(number, from, to) {
+    const busy = [...this.reservationsOn(number), ...this.holdsOn(number)]
+      .filter((x) => x.end > from && x.start < to)
+      .sort((a, b) => a.start - b.start);
+    const free = [];
+    let at = from;
+    for (const x of busy) {
+      if (x.start > at) free.push([at, x.start]);
+      at = Math.max(at, x.end);
     }
-    return 'available';
+    if (at < to) free.push([at, to]);
+    return free;
   }
 
   /** When `number` stops being free after `from` (a booking or hold), or `limit`. */
   freeUntil(number, from, limit) {
-    let until = limit;
-    for (const id of this.bySeat.get(number) || []) {
-      const r = this.reservations.get(id);
-      if (r.start >= from && r.start < until) until = r.start;
-    }
-    for (const h of this.holds.values()) {
-      if (h.seat === number && h.start >= from && h.start < until) until = h.start;
-    }
-    return until;
+    const first = this.freeWithin(number, from, limit)[0];
+    return first && first[0] === from ? first[1] : from;
   }
 }
 

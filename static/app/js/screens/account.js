@@ -2,9 +2,10 @@
 // listed, revoked) and deleting the account. Changing the password or deleting the
 // account ends every session, this one included, so both lead back to sign-in.
 
-import { api, ApiError, attemptKey, signOut } from '../api.js';
+import { api, attemptKey, signOut } from '../api.js';
 import { t } from '../i18n.js';
 import { day } from '../format.js';
+import { notice } from '../notice.js';
 
 export async function render(main, ctx) {
   main.innerHTML = `
@@ -54,8 +55,7 @@ export async function render(main, ctx) {
       <button class="button warning" type="submit" data-i18n="account.deleteButton"></button>
     </form>`;
   const $ = (id) => main.querySelector(`#${id}`);
-  const say = (text, kind = '') => { $('account-status').textContent = text; $('account-status').className = `notice ${kind}`; };
-  const detail = (e) => (e instanceof ApiError && e.body.detail ? e.body.detail : t('error.generic'));
+  const { say, failure } = notice($('account-status'));
   const me = ctx.me;
   $('me').textContent = t('account.summary', { name: me.username, email: me.email, role: t(`role.${me.role}`) });
 
@@ -82,12 +82,12 @@ export async function render(main, ctx) {
             await api(`/api/secure/api-keys/${k.id}`, { method: 'DELETE' });
             say(t('account.revoked', { name: k.name }), 'success');
             await keys();
-          } catch (e) { say(detail(e), 'failure'); b.disabled = false; }
+          } catch (e) { failure(e); b.disabled = false; }
         });
         li.append(p, b);
         return li;
       }));
-    } catch (e) { say(detail(e), 'failure'); }
+    } catch (e) { failure(e); }
   }
 
   $('password-form').addEventListener('submit', async (e) => {
@@ -100,7 +100,7 @@ export async function render(main, ctx) {
       await ctx.refreshMe();
       ctx.flash = t('account.passwordChanged');
       ctx.navigate('/app/sign-in');
-    } catch (err) { say(detail(err), 'failure'); }
+    } catch (err) { failure(err); }
   });
   $('key-form').addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -109,14 +109,14 @@ export async function render(main, ctx) {
       $('new-key-value').textContent = created.key;
       $('new-key').hidden = false;
       await keys();
-    } catch (err) { say(detail(err), 'failure'); }
+    } catch (err) { failure(err); }
   });
   $('new-feed').addEventListener('click', async () => {
     try {
       const feed = await api('/api/secure/calendar-feed', { method: 'POST' });
       $('feed-url').textContent = feed.url;
       $('feed').hidden = false;
-    } catch (err) { say(detail(err), 'failure'); }
+    } catch (err) { failure(err); }
   });
   $('delete-form').addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -127,7 +127,7 @@ export async function render(main, ctx) {
       await ctx.refreshMe();
       ctx.flash = t('account.deleted');
       ctx.navigate('/app/sign-in');
-    } catch (err) { say(detail(err), 'failure'); }
+    } catch (err) { failure(err); }
   });
   await keys();
   main.dataset.screen = 'account';

@@ -4,10 +4,11 @@
 // confirming); book stock and pick-up; users, a page at a time. Every change goes
 // through the same API, so the zone actors decide and the maps follow live.
 
-import { api, ApiError } from '../api.js';
+import { api } from '../api.js';
 import { t, translate } from '../i18n.js';
-import { range } from '../format.js';
+import { now, range } from '../format.js';
 import { PlanEditor } from '../plan-editor.js';
+import { notice } from '../notice.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const FIGURES = ['reserve_requests', 'seat_conflicts', 'user_refusals', 'committed', 'commit_failures', 'overloaded', 'held'];
@@ -67,8 +68,7 @@ export async function render(main, ctx) {
         <th scope="col" data-i18n="field.email"></th><th scope="col" data-i18n="admin.role"></th></tr></thead><tbody id="users"></tbody></table></div>
       <p><button type="button" class="button secondary" id="more-users" hidden data-i18n="admin.moreUsers"></button></p></section>`;
   const $ = (id) => main.querySelector(`#${id}`);
-  const say = (text, kind = '') => { $('admin-status').textContent = text; $('admin-status').className = `notice ${kind}`; };
-  const failure = (e) => say(e instanceof ApiError && e.body.detail ? e.body.detail : t('error.generic'), 'failure');
+  const { say, failure } = notice($('admin-status'));
   const { model } = ctx;
 
   // Contention figures: a table and a bar chart of reserve requests and conflicts.
@@ -144,9 +144,8 @@ export async function render(main, ctx) {
 
   /** The seat's reservations that putting it out of service would cancel. */
   function wouldCancel(number) {
-    const now = Date.now();
-    return [...(model.bySeat.get(number) || [])].map((id) => model.reservations.get(id))
-      .filter((r) => r.status === 'confirmed' && r.end > now);
+    const at = now();
+    return model.reservationsOn(number).filter((r) => r.status === 'confirmed' && r.end > at);
   }
 
   function seats() {

@@ -6,6 +6,7 @@ import { api, ApiError, attemptKey } from '../api.js';
 import { t } from '../i18n.js';
 import { addDays, instant, longDay, now, range, rfc3339, time } from '../format.js';
 import { FloorPlan, legend } from '../map.js';
+import { notice } from '../notice.js';
 
 function option(value, text) {
   const o = document.createElement('option');
@@ -69,7 +70,7 @@ export async function render(main, ctx) {
     </div>`;
   const $ = (id) => main.querySelector(`#${id}`);
   const status = $('book-status');
-  const say = (text, kind = '') => { status.textContent = text; status.className = `notice ${kind}`; };
+  const { say, failure } = notice(status);
   if (ctx.flash) { say(ctx.flash, 'success'); ctx.flash = null; }
   $('legend').appendChild(legend(t));
 
@@ -215,7 +216,7 @@ export async function render(main, ctx) {
       say(t('waitlist.joined', { minutes: space.hold_minutes }), 'success');
       $('notify').hidden = !('Notification' in window) || Notification.permission !== 'default';
     } catch (e) {
-      say(e instanceof ApiError && e.body.detail ? e.body.detail : t('error.generic'), 'failure');
+      failure(e);
     } finally {
       button.disabled = false;
     }

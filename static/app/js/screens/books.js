@@ -2,9 +2,10 @@
 // reserve copies together with a seat for a day (a bundle: both or neither). Available
 // copies follow the live stock events. Below, the member's book reservations.
 
-import { api, ApiError, attemptKey } from '../api.js';
+import { api, attemptKey } from '../api.js';
 import { locale, t } from '../i18n.js';
 import { day } from '../format.js';
+import { notice } from '../notice.js';
 
 // The catalogue gives prices in hundredths and names no currency; they are shown as
 // the amount they are, formatted for the language.
@@ -31,9 +32,8 @@ export async function render(main, ctx) {
     <ul class="cards" id="my-books"></ul>`;
   const $ = (id) => main.querySelector(`#${id}`);
   const status = $('books-status');
-  const say = (text, kind = '') => { status.textContent = text; status.className = `notice ${kind}`; };
+  const { say, failure } = notice(status);
   const titles = new Map(); // book id → title, for the member's list
-  const failure = (e) => say(e instanceof ApiError && e.body.detail ? e.body.detail : t('error.generic'), 'failure');
   let cursor = null;
 
   function seatOptions(select) {

@@ -28,23 +28,6 @@ export async function render(main, ctx) {
   let clock = 0;
   let at = now(); // the moment the screen shows; moved on by every redraw
 
-  /** When `number`, taken now, is free again: the end of the bookings and holds that
-   *  follow each other from now on. */
-  function freeAt(number, at) {
-    let until = at;
-    for (let moved = true; moved;) {
-      moved = false;
-      for (const rid of model.bySeat.get(number) || []) {
-        const r = model.reservations.get(rid);
-        if (r.start <= until && r.end > until) { until = r.end; moved = true; }
-      }
-      for (const h of model.holds.values()) {
-        if (h.seat === number && h.start <= until && h.end > until) { until = h.end; moved = true; }
-      }
-    }
-    return until;
-  }
-
   function draw() {
     const zone = model.zones.get(id);
     if (!zone) {
@@ -72,7 +55,7 @@ export async function render(main, ctx) {
     $('lobby-count').textContent = t('lobby.freeNow', { free, total: seats.length, time: time(at) });
     const next = states
       .filter(([, st]) => st === 'reserved' || st === 'occupied' || st === 'held')
-      .map(([s]) => [s.number, freeAt(s.number, at)])
+      .map(([s]) => [s.number, model.freeWithin(s.number, at, Infinity)[0][0]])
       .sort((a, b) => a[1] - b[1])
       .slice(0, 8);
     $('lobby-next').replaceChildren(...next.map(([number, when]) => {

@@ -4,6 +4,7 @@
 
 import { api, apiText, ApiError, refreshSession } from '../api.js';
 import { t } from '../i18n.js';
+import { notice } from '../notice.js';
 
 /** The `[key, value]` pairs of the object `field` in JSON `text`, in the order sent
  *  (JavaScript objects would reorder the numeric product ids). */
@@ -47,7 +48,7 @@ export async function render(main, ctx) {
     <div id="medicine-status" class="notice" role="status" aria-live="polite"></div>
     <ol class="cards" id="medicine-results"></ol>`;
   const $ = (id) => main.querySelector(`#${id}`);
-  const say = (text, kind = '') => { $('medicine-status').textContent = text; $('medicine-status').className = `notice ${kind}`; };
+  const { say, failure } = notice($('medicine-status'));
   let typing = 0;
   $('drug').addEventListener('input', () => {
     clearTimeout(typing);
@@ -98,7 +99,7 @@ export async function render(main, ctx) {
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) say(t('medicines.none', { name }), 'failure');
       else if (err instanceof ApiError && [502, 503, 504].includes(err.status)) say(t('medicines.partnerDown'), 'failure');
-      else say(err instanceof ApiError && err.body.detail ? err.body.detail : t('error.generic'), 'failure');
+      else failure(err);
     }
   });
   main.dataset.screen = 'medicines';

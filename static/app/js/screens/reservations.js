@@ -2,9 +2,10 @@
 // past. The list follows the member's event stream, so a change made elsewhere (another
 // tab, a no-show release) shows without a reload.
 
-import { api, ApiError } from '../api.js';
+import { api } from '../api.js';
 import { t } from '../i18n.js';
 import { now, range } from '../format.js';
+import { notice } from '../notice.js';
 
 const MINUTE = 60_000;
 
@@ -18,7 +19,7 @@ export async function render(main, ctx) {
     <h2 data-i18n="reservations.past"></h2>
     <ul class="cards" id="past"></ul>`;
   const status = main.querySelector('#reservations-status');
-  const say = (text, kind = '') => { status.textContent = text; status.className = `notice ${kind}`; };
+  const { say, failure } = notice(status);
   if (ctx.flash) { say(ctx.flash, 'success'); ctx.flash = null; }
 
   let items = [];
@@ -26,7 +27,7 @@ export async function render(main, ctx) {
     try {
       items = (await api('/api/secure/my-reservations?limit=100')).items;
     } catch (e) {
-      say(e instanceof ApiError && e.body.detail ? e.body.detail : t('error.generic'), 'failure');
+      failure(e);
     }
     draw();
   }
@@ -44,7 +45,7 @@ export async function render(main, ctx) {
       say(t(`reservations.done.${action}`, { seat: reservation.seat_number }), 'success');
       await load();
     } catch (e) {
-      say(e instanceof ApiError && e.body.detail ? e.body.detail : t('error.generic'), 'failure');
+      failure(e);
     }
   }
 

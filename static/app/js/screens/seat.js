@@ -2,9 +2,10 @@
 // with a reservation on this seat whose check-in window is open checks in with one
 // tap; otherwise the page shows when the seat is free today and books it.
 
-import { api, ApiError, attemptKey } from '../api.js';
+import { api, attemptKey } from '../api.js';
 import { t } from '../i18n.js';
 import { instant, now, rfc3339, time } from '../format.js';
+import { notice } from '../notice.js';
 
 const MINUTE = 60_000;
 
@@ -20,26 +21,14 @@ export async function render(main, ctx) {
       <ul id="seat-free"></ul>
     </section>`;
   const $ = (id) => main.querySelector(`#${id}`);
-  const say = (text, kind = '') => { $('seat-status').textContent = text; $('seat-status').className = `notice ${kind}`; };
-  const failure = (e) => say(e instanceof ApiError && e.body.detail ? e.body.detail : t('error.generic'), 'failure');
+  const { say, failure } = notice($('seat-status'));
   const slot = space.slot_minutes * MINUTE;
 
   /** Today's free intervals of the seat, from the next slot on. */
   function freeToday() {
     const closes = instant(space.today, space.closes);
     const from = Math.max(instant(space.today, space.opens), Math.ceil(now() / slot) * slot);
-    const taken = [...(model.bySeat.get(number) || [])].map((id) => model.reservations.get(id))
-      .concat([...model.holds.values()].filter((h) => h.seat === number))
-      .filter((x) => x.end > from && x.start < closes)
-      .sort((a, b) => a.start - b.start);
-    const free = [];
-    let at = from;
-    for (const x of taken) {
-      if (x.start > at) free.push([at, x.start]);
-      at = Math.max(at, x.end);
-    }
-    if (at < closes) free.push([at, closes]);
-    return free;
+    return model.freeWithin(number, from, closes);
   }
 
   function button(text, onClick) {
