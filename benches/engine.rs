@@ -58,6 +58,7 @@ fn reservation(user: i64, seat: SeatNumber, interval: Interval) -> Reservation {
         interval,
         status: ReservationStatus::Confirmed,
         created_at: Utc::now(),
+        series: None,
     }
 }
 

@@ -63,6 +63,7 @@ impl Application {
         }
         let config = EngineConfig {
             per_user_limit: settings.max_active_reservations,
+            series_occurrence_limit: settings.max_series_occurrences,
             rpc_timeout: settings.actor_timeout,
             zone_queue_limit: settings.zone_queue_limit,
             book_queue_limit: settings.book_queue_limit,

@@ -16,7 +16,11 @@ impl Calendar {
         now.with_timezone(&self.timezone).date_naive()
     }
 
-    fn local(&self, date: NaiveDate, time: NaiveTime) -> Result<DateTime<Utc>, ApiError> {
+    pub(crate) fn local(
+        &self,
+        date: NaiveDate,
+        time: NaiveTime,
+    ) -> Result<DateTime<Utc>, ApiError> {
         self.timezone
             .from_local_datetime(&date.and_time(time))
             .single()
@@ -54,7 +58,7 @@ impl Calendar {
     }
 
     /// The start of the slot `now` falls in.
-    fn current_slot_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn current_slot_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let local = now.with_timezone(&self.timezone);
         let minute_of_day = local.hour() * 60 + local.minute();
         let floored = minute_of_day - minute_of_day % self.slot_minutes;

@@ -196,6 +196,9 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub calendar: Calendar,
     pub max_active_reservations: usize,
+    /// Active occurrences of weekly series per user (each occurrence counts one),
+    /// apart from `max_active_reservations`.
+    pub max_series_occurrences: usize,
     pub db_max_connections: u32,
     /// How long a request waits for a database connection before 503.
     pub db_acquire_timeout: Duration,
@@ -286,6 +289,7 @@ impl Settings {
         if max_active == 0 {
             bail!("PICA_MAX_ACTIVE_RESERVATIONS must be at least 1");
         }
+        let max_series: usize = parse(&get, "PICA_MAX_SERIES_OCCURRENCES", 20)?;
         let request_timeout = Duration::from_secs(parse(&get, "PICA_REQUEST_TIMEOUT_SECONDS", 15)?);
         let medimatch = MedimatchSettings::from_lookup(&get, request_timeout)?;
         let login_max_failures: u32 = parse(&get, "PICA_LOGIN_MAX_FAILURES", 5)?;
@@ -368,6 +372,7 @@ impl Settings {
                 horizon_days: parse(&get, "PICA_HORIZON_DAYS", 30)?,
             },
             max_active_reservations: max_active,
+            max_series_occurrences: max_series,
             db_max_connections: parse(&get, "PICA_DB_MAX_CONNECTIONS", 10)?,
             db_acquire_timeout: Duration::from_millis(parse(
                 &get,
@@ -460,6 +465,7 @@ mod tests {
         assert_eq!(s.calendar.slot_minutes, 30);
         assert_eq!(s.calendar.horizon_days, 30);
         assert_eq!(s.max_active_reservations, 3);
+        assert_eq!(s.max_series_occurrences, 20);
         assert!(s.jwt_secret_generated);
         assert!(s.database_url.starts_with("sqlite:"));
     }

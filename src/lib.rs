@@ -12,6 +12,7 @@ pub mod config;
 pub mod http;
 pub mod lifecycle;
 pub mod medimatch;
+pub mod series;
 pub mod storage;
 pub mod web;
 

@@ -10,6 +10,9 @@ use crate::lifecycle::LifecycleConfig;
 pub struct EngineConfig {
     /// Maximum active reservations per user (docs/architecture.md, invariant 2).
     pub per_user_limit: usize,
+    /// Maximum active series occurrences per user, across all their series; each
+    /// occurrence counts as one (invariant 2).
+    pub series_occurrence_limit: usize,
     /// How long the edge waits for any actor's answer.
     pub rpc_timeout: Duration,
     /// Most intents committed in one transaction.
@@ -37,6 +40,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             per_user_limit: 3,
+            series_occurrence_limit: 20,
             rpc_timeout: Duration::from_secs(5),
             max_batch: 1024,
             // Sized so that 1024 clients with one request each are never refused, while

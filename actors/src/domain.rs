@@ -108,6 +108,10 @@ pub struct Reservation {
     pub interval: Interval,
     pub status: ReservationStatus,
     pub created_at: DateTime<Utc>,
+    /// The weekly series this reservation is an occurrence of, if any
+    /// ([`crate::series`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<crate::series::SeriesId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -77,7 +77,10 @@ impl Engine {
     ) -> Result<(Engine, JoinHandle<()>), StartError> {
         let layout = storage.load_layout().await.map_err(StartError::Storage)?;
         let directory: Directory = Arc::new(DashMap::new());
-        let ledger = Arc::new(UserLedger::new(config.per_user_limit));
+        let ledger = Arc::new(
+            UserLedger::new(config.per_user_limit)
+                .with_series_limit(config.series_occurrence_limit),
+        );
         let notifier = Arc::new(RwLock::new(None));
         let books: BookSlot = Arc::new(RwLock::new(None));
         let commit_gate = Gate::new(config.max_queue);

@@ -51,4 +51,24 @@ pub enum EngineError {
     /// a seat that is free anyway, ...); the text says which.
     #[error("{0}")]
     Refused(String),
+    /// Some occurrences of a series could not be booked, so none was; each is named
+    /// with its reason (seat taken, or an overlap with the user's own reservation).
+    #[error("{} of the series' dates cannot be booked, so none was", conflicts.len())]
+    SeriesConflict { conflicts: Vec<OccurrenceConflict> },
+    /// Booking the series would take the user past their limit of series occurrences.
+    #[error(
+        "A series may not take you past {limit} active occurrences ({held} held, {asked} asked)"
+    )]
+    SeriesLimit {
+        limit: usize,
+        held: usize,
+        asked: usize,
+    },
+}
+
+/// One occurrence of a refused series and why it could not be booked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OccurrenceConflict {
+    pub interval: Interval,
+    pub reason: Box<EngineError>,
 }

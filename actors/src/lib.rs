@@ -3,7 +3,7 @@
 //! Layered from the bottom up; a module only uses modules of the layers below it (the
 //! one exception is noted under [`bundle`]):
 //!
-//! * Domain and rules: [`domain`], [`error`], [`clock`], [`lifecycle`], [`waitlist`],
+//! * Domain and rules: [`domain`], [`series`], [`error`], [`clock`], [`lifecycle`], [`waitlist`],
 //!   [`user_ledger`], [`projection`], and the [`storage`] port the engine persists
 //!   through (the service implements it).
 //! * [`config`] (the engine's limits) and `rpc` (replies, call and commit failures,
@@ -33,6 +33,7 @@ pub mod lifecycle;
 pub mod notifier;
 pub mod projection;
 pub(crate) mod rpc;
+pub mod series;
 pub mod storage;
 pub mod supervisor;
 pub mod unit_of_work;
@@ -50,8 +51,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use domain::*;
 pub use engine::{AdmissionStats, Engine};
-pub use error::EngineError;
+pub use error::{EngineError, OccurrenceConflict};
 pub use floor_plan::{Spot, default_spot};
 pub use lifecycle::LifecycleConfig;
+pub use series::{ReservationSeries, SeriesId, SeriesRequest};
 pub use storage::{Change, Created, IdempotencyTag, Storage, StorageError};
 pub use waitlist::{Hold, WaitStatus, WaitlistEntry, WaitlistId};

@@ -130,6 +130,7 @@ mod tests {
             interval: Interval::new(at(9, 0), at(11, 0)).unwrap(),
             status,
             created_at: created,
+            series: None,
         }
     }
 

@@ -220,6 +220,7 @@ mod tests {
             interval: Interval::new(at(9), at(10)).unwrap(),
             status: ReservationStatus::Confirmed,
             created_at: at(8),
+            series: None,
         };
         Arc::new(Envelope {
             seq,

@@ -28,6 +28,11 @@ pub enum Created {
 /// One write inside a unit of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
+    /// A weekly series' pattern; its occurrences follow as `CreateReservation`s in the
+    /// same intent.
+    CreateSeries {
+        series: crate::series::ReservationSeries,
+    },
     CreateReservation {
         reservation: Reservation,
     },

@@ -1,5 +1,8 @@
 //! Invariant 2 (docs/architecture.md) across zones: one user never holds two
-//! overlapping active reservations, and never more than `limit` active ones.
+//! overlapping active reservations, never more than `limit` active single ones, and
+//! never more than `series_limit` active occurrences of weekly series. The two counts
+//! are apart so that a member's standing Monday desk does not use up the bookings they
+//! make day to day; overlaps are checked across both.
 //!
 //! Zone actors run in parallel, so this check cannot live inside one zone. The ledger is
 //! a sharded map whose per-user entry is claimed atomically (under its shard's lock) in
@@ -11,27 +14,43 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use crate::domain::{Interval, Reservation, ReservationId, UserId, ZoneId};
-use crate::error::EngineError;
+use crate::error::{EngineError, OccurrenceConflict};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Claim {
     id: ReservationId,
     zone: ZoneId,
     interval: Interval,
+    /// An occurrence of a series (counted against `series_limit`, not `limit`).
+    series: bool,
 }
 
 #[derive(Debug)]
 pub struct UserLedger {
     claims: DashMap<UserId, Vec<Claim>>,
+    /// Most active single reservations per user.
     limit: usize,
+    /// Most active series occurrences per user, across their series.
+    series_limit: usize,
 }
 
 impl UserLedger {
+    /// A ledger whose series limit is `limit` too, until [`with_series_limit`](Self::with_series_limit).
     pub fn new(limit: usize) -> Self {
         Self {
             claims: DashMap::new(),
             limit,
+            series_limit: limit,
         }
+    }
+
+    pub fn with_series_limit(mut self, series_limit: usize) -> Self {
+        self.series_limit = series_limit;
+        self
+    }
+
+    pub fn series_limit(&self) -> usize {
+        self.series_limit
     }
 
     pub fn limit(&self) -> usize {
@@ -55,14 +74,60 @@ impl UserLedger {
                 conflict: c.interval,
             });
         }
-        if claims.len() >= self.limit {
+        if claims.iter().filter(|c| !c.series).count() >= self.limit {
             return Err(EngineError::UserLimit { limit: self.limit });
         }
         claims.push(Claim {
             id,
             zone: zone.clone(),
             interval,
+            series: false,
         });
+        Ok(())
+    }
+
+    /// Claims every occurrence of a series at once, or none (under the user's shard
+    /// lock, like [`try_claim`](Self::try_claim)): no occurrence may overlap the user's
+    /// other claims (each one that does is named), and the user's series occurrences
+    /// stay within `series_limit`.
+    pub fn try_claim_series(
+        &self,
+        user: UserId,
+        zone: &ZoneId,
+        occurrences: &[(ReservationId, Interval)],
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let mut claims = self.claims.entry(user).or_default();
+        claims.retain(|c| c.interval.end > now);
+        let conflicts: Vec<OccurrenceConflict> = occurrences
+            .iter()
+            .filter_map(|(_, interval)| {
+                let c = claims.iter().find(|c| c.interval.overlaps(interval))?;
+                Some(OccurrenceConflict {
+                    interval: *interval,
+                    reason: Box::new(EngineError::UserOverlap {
+                        conflict: c.interval,
+                    }),
+                })
+            })
+            .collect();
+        if !conflicts.is_empty() {
+            return Err(EngineError::SeriesConflict { conflicts });
+        }
+        let held = claims.iter().filter(|c| c.series).count();
+        if held + occurrences.len() > self.series_limit {
+            return Err(EngineError::SeriesLimit {
+                limit: self.series_limit,
+                held,
+                asked: occurrences.len(),
+            });
+        }
+        claims.extend(occurrences.iter().map(|(id, interval)| Claim {
+            id: *id,
+            zone: zone.clone(),
+            interval: *interval,
+            series: true,
+        }));
         Ok(())
     }
 
@@ -84,6 +149,7 @@ impl UserLedger {
                 id: r.id,
                 zone: zone.clone(),
                 interval: r.interval,
+                series: r.series.is_some(),
             });
         }
         self.claims.retain(|_, claims| !claims.is_empty());
@@ -150,6 +216,50 @@ mod tests {
         ledger
             .try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(5, 6), at(2))
             .unwrap();
+    }
+
+    #[test]
+    fn a_series_is_claimed_whole_or_not_at_all_and_counted_apart() {
+        let ledger = UserLedger::new(1).with_series_limit(3);
+        ledger
+            .try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(10, 11), at(0))
+            .unwrap();
+        let ids = |ivs: &[Interval]| -> Vec<(ReservationId, Interval)> {
+            ivs.iter().map(|iv| (Uuid::now_v7(), *iv)).collect()
+        };
+        // One occurrence overlaps the single booking: it is named, nothing is claimed.
+        let refused =
+            ledger.try_claim_series(1, &zone("quiet"), &ids(&[iv(8, 9), iv(10, 12)]), at(0));
+        assert_eq!(
+            refused,
+            Err(EngineError::SeriesConflict {
+                conflicts: vec![OccurrenceConflict {
+                    interval: iv(10, 12),
+                    reason: Box::new(EngineError::UserOverlap {
+                        conflict: iv(10, 11)
+                    }),
+                }]
+            })
+        );
+        assert_eq!(ledger.claims_of(1), 1);
+        // Occurrences do not use up the single limit (1, already reached) ...
+        ledger
+            .try_claim_series(1, &zone("quiet"), &ids(&[iv(12, 13), iv(14, 15)]), at(0))
+            .unwrap();
+        // ... but count one each against the series limit.
+        assert_eq!(
+            ledger.try_claim_series(1, &zone("quiet"), &ids(&[iv(16, 17), iv(18, 19)]), at(0)),
+            Err(EngineError::SeriesLimit {
+                limit: 3,
+                held: 2,
+                asked: 2
+            })
+        );
+        assert_eq!(
+            ledger.try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(20, 21), at(0)),
+            Err(EngineError::UserLimit { limit: 1 })
+        );
+        assert_eq!(ledger.claims_of(1), 3);
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! settles or undoes the change, and only then answers the client.
 //!
 //! From the bottom up: [`state`] (pure), [`messages`], [`actor_state`] (what the actor
-//! holds), one module of handlers per kind of request (reservations, seats, sweep,
-//! waitlist, the zone's side of a bundle), and [`actor`], which dispatches to them.
+//! holds), one module of handlers per kind of request (reservations, series, seats,
+//! sweep, waitlist, the zone's side of a bundle), and [`actor`], which dispatches to them.
 
 pub mod actor;
 pub mod actor_state;
@@ -15,6 +15,7 @@ mod bundle;
 pub mod messages;
 mod reservations;
 mod seats;
+mod series;
 pub mod state;
 mod sweep;
 mod waitlist;

@@ -10,8 +10,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use icalendar::{Calendar, CalendarDateTime, Component, Event, EventLike, EventStatus};
-use pica_actors::{Reservation, ReservationStatus};
+use icalendar::{
+    Calendar, CalendarDateTime, Component, Event, EventLike, EventStatus, Frequency, NWeekday,
+    RRule,
+};
+use pica_actors::{Reservation, ReservationSeries, ReservationStatus, ZoneId};
 use serde::Serialize;
 use tracing::instrument;
 use utoipa::ToSchema;
@@ -90,21 +93,96 @@ async fn reservation_calendar(
     calendar_response(&state, &[r], &file)
 }
 
+/// The display name of `zone` (its id if it is gone from the layout).
+fn zone_name(state: &AppState, zone: &ZoneId) -> String {
+    let layout = state.engine.layout();
+    layout
+        .iter()
+        .find(|z| &z.id == zone)
+        .map_or_else(|| zone.0.clone(), |z| z.name.clone())
+}
+
 /// A calendar of `reservations` as a downloadable `file`.
 fn calendar_response(
     state: &AppState,
     reservations: &[Reservation],
     file: &str,
 ) -> Result<Response, ApiError> {
-    let layout = state.engine.layout();
     let tz = state.settings.calendar.timezone;
     let mut calendar = Calendar::new();
     calendar.name("Pica");
     for r in reservations {
-        let zone = layout.iter().find(|z| z.id == r.zone);
-        let zone_name = zone.map_or(r.zone.0.as_str(), |z| z.name.as_str());
-        calendar.push(event(r, zone_name, tz));
+        calendar.push(event(r, &zone_name(state, &r.zone), tz));
     }
+    download(calendar, file)
+}
+
+/// The recurring calendar entry of a weekly series: the first occurrence's times, a
+/// weekly rule over the series' days that yields exactly its occurrences, and an
+/// `EXDATE` for each that was cancelled or missed.
+pub fn series_event(
+    series: &ReservationSeries,
+    occurrences: &[Reservation],
+    zone_name: &str,
+    tz: Tz,
+) -> Result<Event, ApiError> {
+    let first = occurrences
+        .first()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("series without occurrences")))?;
+    let count = u32::try_from(occurrences.len()).unwrap_or(u32::MAX);
+    let rule = RRule::default()
+        .freq(Frequency::Weekly)
+        .by_weekday(
+            series
+                .weekdays
+                .iter()
+                .map(|d| NWeekday::Every(*d))
+                .collect(),
+        )
+        .count(count);
+    let mut event = Event::new();
+    event
+        .uid(&format!("{}@pica", series.id))
+        .summary(&format!("Seat {}, {zone_name} (weekly)", series.seat.0))
+        .location(zone_name)
+        .starts(local(first.interval.start, tz))
+        .ends(local(first.interval.end, tz))
+        .timestamp(series.created_at)
+        .status(EventStatus::Confirmed);
+    event
+        .recurrence(rule)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("series recurrence: {e}")))?;
+    for r in occurrences.iter().filter(|r| {
+        matches!(
+            r.status,
+            ReservationStatus::Cancelled | ReservationStatus::NoShow
+        )
+    }) {
+        event.exdate(local(r.interval.start, tz));
+    }
+    Ok(event.done())
+}
+
+/// A weekly series as one recurring entry, as a downloadable `file`.
+pub fn series_response(
+    state: &AppState,
+    series: &ReservationSeries,
+    occurrences: &[Reservation],
+    file: &str,
+) -> Result<Response, ApiError> {
+    let tz = state.settings.calendar.timezone;
+    let mut calendar = Calendar::new();
+    calendar.name("Pica");
+    calendar.push(series_event(
+        series,
+        occurrences,
+        &zone_name(state, &series.zone),
+        tz,
+    )?);
+    download(calendar, file)
+}
+
+fn download(calendar: Calendar, file: &str) -> Result<Response, ApiError> {
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
         .map_err(|e| ApiError::Internal(e.into()))?;
     let headers = [

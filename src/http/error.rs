@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pica_actors::{EngineError, Interval};
+use pica_actors::{EngineError, Interval, OccurrenceConflict};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -29,6 +29,29 @@ pub struct ConflictBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub conflict: Option<crate::http::IntervalView>,
+}
+
+/// A refused series' answer: the `Error` body, plus every date that could not be
+/// booked and why.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SeriesConflictError)]
+pub struct SeriesConflictBody {
+    pub detail: String,
+    pub conflicts: Vec<DateConflict>,
+}
+
+/// One date of a refused series.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DateConflict {
+    /// The occurrence's local date
+    #[schema(format = Date, example = "2026-12-09")]
+    pub date: String,
+    /// The occurrence that could not be booked
+    pub occurrence: crate::http::IntervalView,
+    /// Why, for humans
+    pub detail: String,
+    /// The interval in the way
+    pub conflict: crate::http::IntervalView,
 }
 
 /// The errors of drug recommendations, in MediMatch's shape.
@@ -68,6 +91,12 @@ pub enum ApiError {
         detail: String,
         conflict: Option<(String, String)>,
     },
+    /// Some dates of a series cannot be booked (so none was).
+    #[error("{detail}")]
+    SeriesConflict {
+        detail: String,
+        conflicts: Vec<DateConflict>,
+    },
     #[error("{0}")]
     Unavailable(String),
     /// Drug recommendations failed; answered in MediMatch's shape
@@ -93,7 +122,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::SeriesConflict { .. } => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Medimatch(err) => err.status(),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -157,6 +186,11 @@ impl IntoResponse for ApiError {
                     }),
             })
             .into_response(),
+            ApiError::SeriesConflict { conflicts, .. } => Json(SeriesConflictBody {
+                detail,
+                conflicts: conflicts.clone(),
+            })
+            .into_response(),
             ApiError::Medimatch(_) => Json(MedimatchBody {
                 success: false,
                 detail,
@@ -209,12 +243,19 @@ impl ApiError {
                 detail,
                 conflict: None,
             },
-            EngineError::SeatOutOfService(_) | EngineError::UserLimit { .. } => {
-                ApiError::Conflict {
-                    detail,
-                    conflict: None,
-                }
-            }
+            EngineError::SeriesConflict { conflicts } => ApiError::SeriesConflict {
+                detail,
+                conflicts: conflicts
+                    .into_iter()
+                    .map(|c| date_conflict(c, tz))
+                    .collect(),
+            },
+            EngineError::SeatOutOfService(_)
+            | EngineError::UserLimit { .. }
+            | EngineError::SeriesLimit { .. } => ApiError::Conflict {
+                detail,
+                conflict: None,
+            },
             EngineError::SeatTaken { conflict } | EngineError::UserOverlap { conflict } => {
                 ApiError::Conflict {
                     detail,
@@ -246,6 +287,24 @@ impl ApiError {
                 conflict: None,
             },
         }
+    }
+}
+
+/// One refused occurrence, in the space's time zone.
+fn date_conflict(c: OccurrenceConflict, tz: chrono_tz::Tz) -> DateConflict {
+    let view = |i: Interval| crate::http::IntervalView {
+        start: local(i.start, tz),
+        end: local(i.end, tz),
+    };
+    let in_the_way = match *c.reason {
+        EngineError::SeatTaken { conflict } | EngineError::UserOverlap { conflict } => conflict,
+        _ => c.interval,
+    };
+    DateConflict {
+        date: c.interval.start.with_timezone(&tz).date_naive().to_string(),
+        occurrence: view(c.interval),
+        detail: c.reason.to_string(),
+        conflict: view(in_the_way),
     }
 }
 

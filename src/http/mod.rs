@@ -19,6 +19,7 @@ pub mod load_shed;
 pub mod metrics;
 mod paging;
 pub(crate) mod public;
+mod reservation_series;
 mod reservations;
 mod seat_codes;
 mod space;
@@ -47,6 +48,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(space::router())
         .merge(seat_codes::router())
         .merge(reservations::router())
+        .merge(reservation_series::router())
         .merge(calendar_file::router())
         .merge(health::router())
         .merge(account::router())

@@ -10,7 +10,7 @@ use super::doc::Paged;
 use crate::storage::{Role, UserRecord, UserSummary};
 
 /// Half-open `[start, end)`, in the space's time zone
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = Interval)]
 pub struct IntervalView {
     #[schema(format = DateTime)]
@@ -49,6 +49,10 @@ pub struct ReservationView {
     pub status: &'static str,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// The weekly series this reservation is an occurrence of
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid, nullable = false)]
+    pub series_id: Option<String>,
 }
 
 impl Paged for ReservationView {}
@@ -100,6 +104,7 @@ impl ReservationView {
             end: local(r.interval.end, tz),
             status: r.status.as_str(),
             created_at: local(r.created_at, tz),
+            series_id: r.series.map(|id| id.to_string()),
         }
     }
 }

@@ -261,10 +261,10 @@ fn multi_row_statements(head: &str, row: &str, tail: &str) -> Vec<String> {
 static INSERT_RESERVATIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
     multi_row_statements(
         "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
-         status, created_at, updated_at) \
+         status, created_at, updated_at, series_id) \
          SELECT column1, column2, column3, column4, column5, column6, column7, column8, \
-         column9 FROM (VALUES ",
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         column9, column10 FROM (VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ") WHERE column1 IS NOT NULL",
     )
 });
@@ -291,9 +291,10 @@ impl Dialect for SqliteConnection {
                     .bind(Bound(r.interval.end))
                     .bind(r.status.as_str())
                     .bind(Stamp(r.created_at))
-                    .bind(Stamp(r.created_at));
+                    .bind(Stamp(r.created_at))
+                    .bind(r.series);
             }
-            for _ in 0..(ROW_CLASSES[class] - piece.len()) * 9 {
+            for _ in 0..(ROW_CLASSES[class] - piece.len()) * 10 {
                 query = query.bind(None::<i64>);
             }
             query.execute(&mut *self).await?;
@@ -373,11 +374,11 @@ impl Dialect for PgConnection {
     async fn insert_reservations(&mut self, creates: &[&Reservation]) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
-             status, created_at, updated_at) \
-             SELECT id, user_id, seat, zone, s, e, status, c, c FROM UNNEST(\
+             status, created_at, updated_at, series_id) \
+             SELECT id, user_id, seat, zone, s, e, status, c, c, series FROM UNNEST(\
              $1::uuid[], $2::int8[], $3::text[], $4::text[], $5::timestamptz[], \
-             $6::timestamptz[], $7::text[], $8::timestamptz[]) \
-             AS t(id, user_id, seat, zone, s, e, status, c)",
+             $6::timestamptz[], $7::text[], $8::timestamptz[], $9::uuid[]) \
+             AS t(id, user_id, seat, zone, s, e, status, c, series)",
         )
         .bind(column(creates, |r| r.id))
         .bind(column(creates, |r| r.user_id))
@@ -387,6 +388,7 @@ impl Dialect for PgConnection {
         .bind(column(creates, |r| r.interval.end))
         .bind(column(creates, |r| r.status.as_str()))
         .bind(column(creates, |r| r.created_at))
+        .bind(column(creates, |r| r.series))
         .execute(&mut *self)
         .await?;
         Ok(())

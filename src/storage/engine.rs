@@ -13,6 +13,7 @@ use super::dialect::{Dialect, both, on_pool};
 use super::idempotency::Record;
 use super::layout::LayoutWrites;
 use super::reservations::ReservationWrites;
+use super::series::SeriesWrites;
 use super::waitlist::WaitlistWrites;
 use super::{Db, storage_error};
 
@@ -67,6 +68,10 @@ both!(connection: trait UnitOfWork {
         let mut records = Vec::new();
         while let Some(change) = rest.first() {
             let done = match change {
+                Change::CreateSeries { .. } => {
+                    self.insert_series(change).await?;
+                    1
+                }
                 Change::CreateReservation { .. } => {
                     let (creates, n) = reservation_run(rest, &mut records);
                     self.insert_reservations(&creates).await?;

@@ -14,6 +14,7 @@ mod idempotency;
 mod layout;
 mod reservations;
 mod seed;
+mod series;
 mod waitlist;
 
 pub use accounts::{ApiKeyRecord, AuthState, KeyOwner, RefreshRecord, UserSummary};

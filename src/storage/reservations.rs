@@ -14,14 +14,15 @@ use super::{Db, DbError, ReservationQuery, decode_error, fetch_page, one_row, st
 macro_rules! select_reservations {
     ($rest:literal) => {
         concat!(
-            "SELECT id, user_id, seat_number, zone_id, starts_at, ends_at, status, created_at \
-             FROM reservations ",
+            "SELECT id, user_id, seat_number, zone_id, starts_at, ends_at, status, created_at, \
+             series_id FROM reservations ",
             $rest
         )
     };
 }
+pub(super) use select_reservations;
 
-both!(row: trait ReservationRow {
+both!(row: pub(super) trait ReservationRow {
     fn reservation(&self) -> Result<Reservation, sqlx::Error> {
         let (start, end): (Bound, Bound) = (self.try_get("starts_at")?, self.try_get("ends_at")?);
         let status: &str = self.try_get("status")?;
@@ -35,6 +36,7 @@ both!(row: trait ReservationRow {
             status: ReservationStatus::parse(status)
                 .ok_or_else(|| decode_error(format!("unknown status {status}")))?,
             created_at: self.try_get::<Stamp, _>("created_at")?.0,
+            series: self.try_get("series_id")?,
         })
     }
 });

@@ -29,4 +29,5 @@ mod login_throttle;
 mod medimatch;
 mod openapi_input;
 mod reservations;
+mod series;
 mod web;

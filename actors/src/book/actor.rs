@@ -183,7 +183,7 @@ impl Actor for BookStockActor {
                     state.books.undo(&id);
                 }
             }
-            BookMsg::CommitBundle(sealed) => seal_and_forward(state, sealed),
+            BookMsg::CommitBundle(sealed) => seal_and_forward(state, *sealed),
             BookMsg::Decided { op, committed } => {
                 if committed {
                     if let Some(stock) = state.books.settle(&op) {

@@ -66,7 +66,8 @@ pub enum BookMsg {
     /// Drops a prepared hold that was not submitted (the deadline, or an abort).
     ReleasePrepared { id: BookReservationId },
     /// Bundle, phase two: seal the prepared hold and pass the bundle on to the zone.
-    CommitBundle(SealedBundle),
+    /// Boxed: the sealed bundle carries both parts, far larger than any other message.
+    CommitBundle(Box<SealedBundle>),
     /// Internal, from the unit of work: a change's transaction was decided.
     Decided { op: OpId, committed: bool },
 }

@@ -140,7 +140,7 @@ impl Engine {
         // Phase two: seal both and submit one intent; the guard decides.
         let ledger = self.shared_ledger();
         let sealed = |reply| {
-            BookMsg::CommitBundle(SealedBundle::new(
+            BookMsg::CommitBundle(Box::new(SealedBundle::new(
                 idempotency,
                 zone.clone(),
                 books.clone(),
@@ -148,7 +148,7 @@ impl Engine {
                 seat,
                 book,
                 reply,
-            ))
+            )))
         };
         match books.call(sealed, timeout).await {
             Ok(ractor::rpc::CallResult::Success(outcome)) => outcome,

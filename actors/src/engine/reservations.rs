@@ -9,6 +9,7 @@ use crate::domain::{
 };
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::series::SeriesRequest;
 use crate::zone::messages::{FreeIntervals, ZoneMsg};
 use crate::zone::state::SeatView;
 
@@ -18,6 +19,18 @@ impl Engine {
             .zone_of(&request.seat)
             .ok_or_else(|| EngineError::UnknownSeat(request.seat.clone()))?;
         self.call(&zone, |reply| ZoneMsg::Reserve { request, reply })
+            .await?
+    }
+
+    /// Books every occurrence of a weekly series on its seat, or none of them.
+    pub async fn reserve_series(
+        &self,
+        request: SeriesRequest,
+    ) -> Result<Vec<Reservation>, EngineError> {
+        let zone = self
+            .zone_of(&request.series.seat)
+            .ok_or_else(|| EngineError::UnknownSeat(request.series.seat.clone()))?;
+        self.call(&zone, |reply| ZoneMsg::ReserveSeries { request, reply })
             .await?
     }
 

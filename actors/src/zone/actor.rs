@@ -17,7 +17,7 @@ use crate::user_ledger::UserLedger;
 use crate::zone::actor_state::ZoneActorState;
 use crate::zone::messages::{ZoneMsg, ZoneStats};
 use crate::zone::state::ZoneState;
-use crate::zone::{bundle, reservations, seats, sweep, waitlist};
+use crate::zone::{bundle, reservations, seats, series, sweep, waitlist};
 
 pub struct ZoneActor;
 
@@ -112,6 +112,9 @@ impl Actor for ZoneActor {
         match message {
             ZoneMsg::Reserve { request, reply } => {
                 reservations::reserve(&myself, state, request, reply)
+            }
+            ZoneMsg::ReserveSeries { request, reply } => {
+                series::reserve_series(&myself, state, request, reply)
             }
             ZoneMsg::ChangeStatus {
                 id,

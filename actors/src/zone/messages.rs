@@ -14,6 +14,7 @@ use crate::domain::{
 };
 use crate::floor_plan::Spot;
 use crate::rpc::Reply;
+use crate::series::SeriesRequest;
 use crate::storage::IdempotencyTag;
 use crate::waitlist::{WaitlistEntry, WaitlistId};
 use crate::zone::state::{SeatView, WaitChange};
@@ -77,6 +78,11 @@ pub enum ZoneMsg {
     Reserve {
         request: ReserveRequest,
         reply: Reply<Reservation>,
+    },
+    /// Every occurrence of a weekly series, in one turn and one intent (all or none).
+    ReserveSeries {
+        request: SeriesRequest,
+        reply: Reply<Vec<Reservation>>,
     },
     ChangeStatus {
         id: ReservationId,

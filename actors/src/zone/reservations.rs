@@ -56,6 +56,7 @@ pub(super) fn claim_and_apply(
         interval,
         status: ReservationStatus::Confirmed,
         created_at: now,
+        series: None,
     };
     state.ledger.try_claim(
         reservation.user_id,

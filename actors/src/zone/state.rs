@@ -463,6 +463,7 @@ mod tests {
             interval,
             status: ReservationStatus::Confirmed,
             created_at: at(0),
+            series: None,
         }
     }
 

@@ -241,6 +241,7 @@ pub(super) fn confirm_hold(
         interval: entry.interval,
         status: ReservationStatus::Confirmed,
         created_at: now,
+        series: None,
     };
     // Swap the hold's claim on the user's time for the reservation's.
     let ledger = state.ledger.clone();

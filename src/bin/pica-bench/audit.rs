@@ -204,6 +204,7 @@ mod tests {
             interval: Interval::new(at(from), at(to)).unwrap(),
             status,
             created_at: at(0),
+            series: None,
         }
     }
 

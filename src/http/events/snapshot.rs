@@ -298,6 +298,7 @@ mod tests {
             interval: Interval::new(at(from), at(to)).unwrap(),
             status: ReservationStatus::Confirmed,
             created_at: at(1),
+            series: None,
         }
     }
 

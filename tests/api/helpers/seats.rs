@@ -20,6 +20,25 @@ impl TestApp {
         body(r).await
     }
 
+    /// `POST /api/secure/reservation-series` with `request` (usually a [`series_body`]).
+    pub async fn reserve_series(&self, token: &str, request: Value) -> Response {
+        self.post_as(token, "/api/secure/reservation-series", &request)
+            .await
+    }
+
+    /// Reserves a series and expects 201; returns the series with its occurrences.
+    pub async fn reserved_series(&self, token: &str, request: Value) -> Value {
+        let r = self.reserve_series(token, request).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        body(r).await
+    }
+
+    /// `DELETE /api/secure/reservation-series/{id}` with a query such as `?from=...`.
+    pub async fn cancel_series(&self, token: &str, id: &str, query: &str) -> Response {
+        let path = format!("/api/secure/reservation-series/{id}{query}");
+        self.as_user(self.delete(&path), token).await
+    }
+
     pub async fn cancel(&self, token: &str, id: &str) -> Response {
         let path = format!("/api/secure/reservations/{id}");
         self.as_user(self.delete(&path), token).await
@@ -104,6 +123,24 @@ impl TestApp {
 }
 
 /// A waitlist request for `zone` on day 1 between local hours `from` and `to`.
+/// A weekly series on `seat`, local hours `from`-`to`, on the weekdays of days `on`
+/// (days from today), for `weeks` weeks starting on day `first`.
+pub fn series_body(seat: &str, on: &[i64], from: u32, to: u32, first: i64, weeks: u32) -> Value {
+    use chrono::Datelike;
+    let weekdays: Vec<String> = on
+        .iter()
+        .map(|&n| day(n).weekday().to_string().to_ascii_lowercase())
+        .collect();
+    json!({
+        "seat_number": seat,
+        "weekdays": weekdays,
+        "start_time": format!("{from:02}:00"),
+        "end_time": format!("{to:02}:00"),
+        "first_date": day(first).to_string(),
+        "weeks": weeks,
+    })
+}
+
 pub fn waitlist_body(zone: &str, from: u32, to: u32) -> Value {
     let d = day(1);
     json!({

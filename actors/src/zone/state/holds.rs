@@ -325,6 +325,7 @@ impl ZoneState {
             interval: entry.interval,
             status: ReservationStatus::Confirmed,
             created_at: entry.created_at,
+            series: None,
         };
         self.insert(placeholder, pending);
         if let Some(e) = self.entry_mut(&entry.id) {
@@ -377,6 +378,7 @@ mod tests {
             interval,
             status: ReservationStatus::Confirmed,
             created_at: at(6, 0),
+            series: None,
         }
     }
 
