@@ -49,6 +49,7 @@ const FILES: &[File] = files!(
     "js/hold-banner.js",
     "js/notice.js",
     "js/plan-editor.js",
+    "js/repeat.js",
     "js/screens/sign-in.js",
     "js/screens/book.js",
     "js/screens/reservations.js",
@@ -175,6 +176,6 @@ mod tests {
             .filter(|f| f.path.ends_with(".js") || f.path.ends_with(".css"))
             .map(|f| f.body.len())
             .sum();
-        assert!(code < 120_000, "{code} bytes of JavaScript and CSS");
+        assert!(code < 135_000, "{code} bytes of JavaScript and CSS");
     }
 }

@@ -51,7 +51,7 @@ test('every key the pages and scripts name is in the dictionaries', () => {
     condition: ['new', 'pre_loved'],
     role: ['member', 'admin'],
     live: ['connecting', 'live', 'reconnecting'],
-    'reservations.done': ['cancel', 'check-in', 'check-out'],
+    'reservations.done': ['cancel', 'cancel-rest', 'check-in', 'check-out'],
     field: ['username', 'email', 'password'],
     'admin.figure': ['reserve_requests', 'seat_conflicts', 'user_refusals', 'committed', 'commit_failures', 'overloaded', 'held'],
   };

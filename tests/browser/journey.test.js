@@ -132,8 +132,9 @@ test('keyboard only: Tab to the map, arrows to a seat, Enter books it', { skip }
   await signInPage(page, server, who);
   await chooseRange(page, { zone: 'coworking', date: day, from: '16:00', until: '18:00' });
   await waitForSeat(page, 'A1', 'available');
-  // From the last control before the map, Tab reaches the first seat.
-  await page.locator('#end').focus();
+  // From the last control before the map ("every week", unticked), Tab reaches the
+  // first seat.
+  await page.locator('#repeat-weekly').focus();
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.dataset.seat), 'A1');
   await page.keyboard.press('ArrowRight');

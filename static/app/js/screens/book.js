@@ -7,6 +7,7 @@ import { t } from '../i18n.js';
 import { addDays, instant, longDay, now, range, rfc3339, time } from '../format.js';
 import { FloorPlan, legend } from '../map.js';
 import { notice } from '../notice.js';
+import { bookSeries, repeatFields } from '../repeat.js';
 
 function option(value, text) {
   const o = document.createElement('option');
@@ -90,6 +91,7 @@ export async function render(main, ctx) {
   const over = instant(space.today, space.closes) <= now();
   $('date').value = over ? addDays(space.today, 1) : space.today;
   $('date-hint').textContent = t('book.dateHint', { days: space.horizon_days });
+  const repeat = repeatFields($('when'), space, () => redraw());
 
   const pending = new Set(); // seats with a booking request in flight
   let plan = null;
@@ -112,7 +114,8 @@ export async function render(main, ctx) {
       error.hidden = false;
       return null;
     }
-    return { date, whole, start: instant(date, from), end: instant(date, until) };
+    repeat.sync(date);
+    return { date, whole, from, until, start: instant(date, from), end: instant(date, until) };
   }
 
   // What every seat of one redraw shares (the range, the member's reservations),
@@ -174,9 +177,23 @@ export async function render(main, ctx) {
     const state = model.stateFor(seat.number, r.start, r.end, ctx.member.activeIds());
     if (state === 'yours') { say(t('book.alreadyYours', { seat: seat.number }), ''); return; }
     if (state !== 'available') { say(t('book.notFree', { seat: seat.number }), 'failure'); return; }
+    const pattern = repeat.on() ? repeat.pattern(r.date) : null;
+    if (repeat.on() && !pattern) return;
     pending.add(seat.number);
     redraw();
     say(t('book.booking', { seat: seat.number }));
+    if (pattern) {
+      try {
+        const { ok, words } = await bookSeries(seat.number, r, pattern, model, ctx.member);
+        say(words, ok ? 'success' : 'failure');
+      } catch (e) {
+        say(explain(e, seat.number), 'failure');
+      } finally {
+        pending.delete(seat.number);
+        redraw();
+      }
+      return;
+    }
     const body = r.whole
       ? { seat_number: seat.number, reservation_date: r.date }
       : { seat_number: seat.number, start: rfc3339(r.start), end: rfc3339(r.end) };
@@ -227,6 +244,7 @@ export async function render(main, ctx) {
   });
 
   const redraw = () => { shared = null; plan?.update(); summarise(); };
+  repeat.listen();
   $('zone').addEventListener('change', () => {
     history.replaceState(null, '', `/app/?zone=${$('zone').value}`);
     drawPlan();

@@ -32,15 +32,26 @@ export async function render(main, ctx) {
     draw();
   }
 
+  const changed = (reservation) => {
+    model.putReservation(reservation);
+    ctx.member.apply('reservation_updated', { reservation });
+  };
+
   async function act(reservation, action) {
     const path = `/api/secure/reservations/${reservation.id}`;
     try {
-      const updated = action === 'cancel'
-        ? await api(path, { method: 'DELETE' })
-        : await api(`${path}/${action}`, { method: 'POST' });
-      if (updated) {
-        model.putReservation(updated);
-        ctx.member.apply('reservation_updated', { reservation: updated });
+      if (action === 'cancel-rest') {
+        // This occurrence and every later one of its series.
+        const series = await api(
+          `/api/secure/reservation-series/${reservation.series_id}?from=${reservation.reservation_date}`,
+          { method: 'DELETE' },
+        );
+        series.occurrences.forEach(changed);
+      } else {
+        const updated = action === 'cancel'
+          ? await api(path, { method: 'DELETE' })
+          : await api(`${path}/${action}`, { method: 'POST' });
+        if (updated) changed(updated);
       }
       say(t(`reservations.done.${action}`, { seat: reservation.seat_number }), 'success');
       await load();
@@ -65,6 +76,12 @@ export async function render(main, ctx) {
     tag.className = `tag ${r.status}`;
     tag.textContent = t(`status.${r.status}`);
     info.append(title, when, tag);
+    if (r.series_id) {
+      const weekly = document.createElement('span');
+      weekly.className = 'tag weekly';
+      weekly.textContent = t('reservations.weekly');
+      info.append(' ', weekly);
+    }
     const actions = document.createElement('div');
     actions.className = 'actions';
     const button = (key, action, kind = 'secondary') => {
@@ -97,8 +114,18 @@ export async function render(main, ctx) {
       ics.setAttribute('download', '');
       ics.textContent = t('reservations.calendar', { seat: r.seat_number });
       actions.appendChild(ics);
+      if (r.series_id) {
+        const all = document.createElement('a');
+        all.href = `/api/secure/reservation-series/${r.series_id}/calendar`;
+        all.setAttribute('download', '');
+        all.textContent = t('reservations.seriesCalendar', { seat: r.seat_number });
+        actions.appendChild(all);
+      }
     }
     if (r.status === 'confirmed' && end > at) button('reservations.cancel', 'cancel', 'warning');
+    if (r.series_id && r.status === 'confirmed' && end > at) {
+      button('reservations.cancelRest', 'cancel-rest', 'warning');
+    }
     li.append(info, actions);
     return li;
   }
