@@ -194,6 +194,9 @@ pub struct Settings {
     pub password_hash_queue: usize,
     /// Origins allowed by CORS; empty means CORS is off.
     pub cors_origins: Vec<String>,
+    /// `scheme://host[:port]` members reach the server at, for addresses the server
+    /// hands out (seat codes, calendar feeds); unset, each request's own host is used.
+    pub public_url: Option<String>,
     pub calendar: Calendar,
     pub max_active_reservations: usize,
     /// Active occurrences of weekly series per user (each occurrence counts one),
@@ -356,6 +359,7 @@ impl Settings {
             login_window: Duration::from_secs(login_window),
             password_hash_threads,
             password_hash_queue,
+            public_url: public_url(get("PICA_PUBLIC_URL"))?,
             cors_origins: get("PICA_CORS_ORIGINS")
                 .map(|v| {
                     v.split(',')
@@ -444,6 +448,26 @@ fn parse_hours(raw: &str) -> anyhow::Result<(NaiveTime, NaiveTime)> {
     Ok((opens, closes))
 }
 
+/// `PICA_PUBLIC_URL`: an `http(s)://host[:port]` origin, without a path.
+fn public_url(raw: Option<String>) -> anyhow::Result<Option<String>> {
+    let Some(raw) = raw.filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let url = raw.trim().trim_end_matches('/');
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or("");
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    {
+        bail!("PICA_PUBLIC_URL must be an origin like https://pica.example.com, got {raw:?}");
+    }
+    Ok(Some(url.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,6 +495,16 @@ mod tests {
     }
 
     #[test]
+    fn the_public_url_is_an_origin_without_its_trailing_slash() {
+        assert_eq!(settings(&[]).unwrap().public_url, None);
+        let s = settings(&[("PICA_PUBLIC_URL", "https://pica.example.com:8443/")]).unwrap();
+        assert_eq!(
+            s.public_url.as_deref(),
+            Some("https://pica.example.com:8443")
+        );
+    }
+
+    #[test]
     fn short_jwt_secret_is_refused() {
         let err = settings(&[("PICA_JWT_SECRET", "too-short")]).unwrap_err();
         assert!(err.to_string().contains("at least 32 bytes"));
@@ -490,6 +524,8 @@ mod tests {
             ("PICA_LOGIN_WINDOW_SECONDS", "0"),
             ("PICA_PASSWORD_HASH_THREADS", "0"),
             ("PICA_PASSWORD_HASH_QUEUE", "0"),
+            ("PICA_PUBLIC_URL", "pica.example.com"),
+            ("PICA_PUBLIC_URL", "https://pica.example.com/app"),
         ] {
             let err = format!("{:#}", settings(&[(key, value)]).unwrap_err());
             assert!(err.contains(key), "{key}: {err}");

@@ -223,7 +223,7 @@ async fn create_feed(
     user: AuthUser,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Feed>), ApiError> {
-    let base = super::seat_codes::origin(&headers)?;
+    let base = super::seat_codes::origin(&state, &headers)?;
     let token = secrets::generate(secrets::FEED_PREFIX);
     state
         .db

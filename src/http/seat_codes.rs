@@ -20,14 +20,18 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(seat_code))
 }
 
-/// The address a code points at: the seat's page on the host the request was sent to
-/// (print the codes from the address members will use).
-pub fn seat_page(headers: &HeaderMap, seat: &str) -> Result<String, ApiError> {
-    Ok(format!("{}/app/seat/{seat}", origin(headers)?))
+/// The address a code points at: the seat's page at the server's public address
+/// (`PICA_PUBLIC_URL`), or else on the host the request was sent to.
+pub fn seat_page(state: &AppState, headers: &HeaderMap, seat: &str) -> Result<String, ApiError> {
+    Ok(format!("{}/app/seat/{seat}", origin(state, headers)?))
 }
 
-/// `scheme://host` of the server as the request reached it.
-pub fn origin(headers: &HeaderMap) -> Result<String, ApiError> {
+/// `scheme://host` members reach the server at: `PICA_PUBLIC_URL` when it is set (behind
+/// a proxy the request's own host may be an internal name), else the request's host.
+pub fn origin(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    if let Some(url) = &state.settings.public_url {
+        return Ok(url.clone());
+    }
     let host = headers
         .get(HOST)
         .and_then(|v| v.to_str().ok())
@@ -82,7 +86,7 @@ async fn seat_code(
     if !known {
         return Err(ApiError::NotFound(format!("Seat '{seat}' does not exist")));
     }
-    let svg = render(&seat_page(&headers, &seat)?)?;
+    let svg = render(&seat_page(&state, &headers, &seat)?)?;
     let headers = [
         (CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")),
         (

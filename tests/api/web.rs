@@ -492,3 +492,37 @@ async fn a_seat_code_encodes_the_seats_page_on_the_host_asked() {
         .unwrap();
     assert_eq!(odd_host.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn with_a_public_url_seat_codes_and_feeds_point_there_whatever_the_host() {
+    use qrcode::QrCode;
+    use qrcode::render::svg;
+    let public = [("PICA_PUBLIC_URL", "https://pica.example.com/")];
+    let app = TestApp::spawn_with(Backend::Sqlite, &public).await.unwrap();
+    let served = app
+        .get("/api/public/seats/A3/qr")
+        .header("host", "10.0.0.7:8000")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let expected = QrCode::new(b"https://pica.example.com/app/seat/A3")
+        .unwrap()
+        .render::<svg::Color>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build();
+    assert_eq!(served, expected);
+    let token = app.user("ana").await;
+    let feed = app
+        .as_user(app.post("/api/secure/calendar-feed"), &token)
+        .await;
+    assert_eq!(feed.status(), StatusCode::CREATED);
+    let url = body(feed).await["url"].as_str().unwrap().to_string();
+    assert!(
+        url.starts_with("https://pica.example.com/api/public/calendar/pica_cal_"),
+        "{url}"
+    );
+}
