@@ -22,8 +22,9 @@ use crate::auth::{Auth, AuthSettings};
 use crate::config::Settings;
 use crate::http;
 use crate::http::AppState;
+use crate::mail::{MailStats, Mailer};
 use crate::medimatch::{MediMatch, Recommender};
-use crate::storage::Db;
+use crate::storage::{Db, MailingStorage};
 
 pub struct Application {
     listener: TcpListener,
@@ -31,6 +32,7 @@ pub struct Application {
     state: AppState,
     engine_task: JoinHandle<()>,
     lifecycle: crate::lifecycle::SweepScheduler,
+    mailer: Option<Mailer>,
 }
 
 impl Application {
@@ -110,9 +112,30 @@ impl Application {
                 hash_queue: settings.password_hash_queue,
             },
         ));
-        let (engine, engine_task) = Engine::start(Arc::new(db.clone()), clock, config)
+        // With mail on, the engine commits through storage that also fills the outbox.
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let storage: Arc<dyn pica_actors::Storage> = match &settings.mail {
+            Some(_) => Arc::new(MailingStorage::new(db.clone(), wake.clone())),
+            None => Arc::new(db.clone()),
+        };
+        let (engine, engine_task) = Engine::start(storage, clock, config)
             .await
             .context("starting the engine")?;
+        let mail_stats = settings
+            .mail
+            .as_ref()
+            .map(|_| Arc::new(MailStats::default()));
+        let mailer = match (&settings.mail, &mail_stats) {
+            (Some(mail), Some(stats)) => Some(Mailer::start(
+                db.clone(),
+                engine.clone(),
+                mail.clone(),
+                settings.calendar.timezone,
+                wake,
+                stats.clone(),
+            )?),
+            _ => None,
+        };
         let lifecycle =
             crate::lifecycle::SweepScheduler::start(engine.clone(), &settings.lifecycle).await?;
         let listener = TcpListener::bind(settings.bind)
@@ -126,6 +149,7 @@ impl Application {
             medimatch,
             streams: Arc::new(http::EventStreams::new(settings.streams.clone())),
             edge: pica_actors::admission::Gate::new(settings.max_in_flight),
+            mail: mail_stats,
             settings: Arc::new(settings),
         };
         let router = router(state.clone());
@@ -135,6 +159,7 @@ impl Application {
             state,
             engine_task,
             lifecycle,
+            mailer,
         })
     }
 
@@ -195,6 +220,11 @@ impl Application {
         self.lifecycle.stop().await;
         self.state.engine.shutdown().await;
         let _ = self.engine_task.await;
+        // After the engine: its last commits' mail is queued by now. What is not sent
+        // yet stays in the outbox for the next start.
+        if let Some(mailer) = self.mailer {
+            mailer.stop().await;
+        }
         self.state.db.close().await;
         Ok(())
     }
