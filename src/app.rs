@@ -121,26 +121,28 @@ impl Application {
         let (engine, engine_task) = Engine::start(storage, clock, config)
             .await
             .context("starting the engine")?;
-        let mail_stats = settings
-            .mail
-            .as_ref()
-            .map(|_| Arc::new(MailStats::default()));
-        let mailer = match (&settings.mail, &mail_stats) {
-            (Some(mail), Some(stats)) => Some(Mailer::start(
-                db.clone(),
-                engine.clone(),
-                mail.clone(),
-                settings.calendar.timezone,
-                wake,
-                stats.clone(),
-            )?),
-            _ => None,
-        };
         let lifecycle =
             crate::lifecycle::SweepScheduler::start(engine.clone(), &settings.lifecycle).await?;
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
+        // Last, after everything that can fail: a failed build leaves no mailer behind.
+        let (mailer, mail_stats) = match &settings.mail {
+            Some(mail) => {
+                let stats = Arc::new(MailStats::default());
+                let tz = settings.calendar.timezone;
+                let mailer = Mailer::start(
+                    db.clone(),
+                    engine.clone(),
+                    mail.clone(),
+                    tz,
+                    wake,
+                    stats.clone(),
+                )?;
+                (Some(mailer), Some(stats))
+            }
+            None => (None, None),
+        };
         let state = AppState {
             auth,
             db,

@@ -17,10 +17,10 @@ use crate::storage::MailKind;
 
 /// A message before it has an envelope.
 pub(super) struct Letter {
-    pub subject: String,
-    pub text: String,
+    subject: String,
+    text: String,
     /// `(file name, iCalendar text)`.
-    pub calendar: Option<(String, String)>,
+    calendar: Option<(String, String)>,
 }
 
 /// The Message-ID of the message about `subject`: the same on every attempt, so a

@@ -17,6 +17,12 @@ use crate::storage::{Db, DbError, MailEnd, MailKind, QueuedMail};
 /// Backoffs never grow past this, whatever the base and the attempt.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
+/// The pause after `attempts` failed tries: `base` × 2^(attempts−1), capped.
+fn backoff(base: Duration, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(20));
+    base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
 /// What became of a message's draft.
 enum Draft {
     Ready(Box<Message>),
@@ -27,24 +33,15 @@ enum Draft {
 }
 
 pub(super) struct Courier {
-    pub db: Db,
-    pub engine: Engine,
-    pub settings: MailSettings,
-    pub tz: chrono_tz::Tz,
-    pub transport: AsyncSmtpTransport<Tokio1Executor>,
-    pub stats: std::sync::Arc<MailStats>,
+    pub(super) db: Db,
+    pub(super) engine: Engine,
+    pub(super) settings: MailSettings,
+    pub(super) tz: chrono_tz::Tz,
+    pub(super) transport: AsyncSmtpTransport<Tokio1Executor>,
+    pub(super) stats: std::sync::Arc<MailStats>,
 }
 
 impl Courier {
-    /// The pause after `attempts` failed tries: base × 2^(attempts−1), capped.
-    pub fn backoff(&self, attempts: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(20));
-        self.settings
-            .backoff_base
-            .saturating_mul(factor)
-            .min(MAX_BACKOFF)
-    }
-
     /// How long a claimed row is left alone: longer than an attempt can take, so only
     /// a server that died mid-attempt leaves a row to wait this long.
     fn lease(&self) -> Duration {
@@ -53,7 +50,7 @@ impl Courier {
 
     /// Makes one attempt at `mail`. An error is the database's; the row then stays
     /// pending and is tried again once its lease ends.
-    pub async fn attempt(&self, mail: &QueuedMail) -> Result<(), DbError> {
+    pub(super) async fn attempt(&self, mail: &QueuedMail) -> Result<(), DbError> {
         let lease = chrono::Duration::from_std(self.lease()).unwrap_or(chrono::Duration::MAX);
         if !self.db.claim_mail(mail, Utc::now() + lease).await? {
             return Ok(()); // another server took it
@@ -106,7 +103,7 @@ impl Courier {
             return self.give_up(mail, error).await;
         }
         self.stats.failure(mail.kind);
-        let pause = self.backoff(attempt);
+        let pause = backoff(self.settings.backoff_base, attempt);
         warn!(
             kind = mail.kind.as_str(),
             id = mail.id,
@@ -184,5 +181,19 @@ impl Courier {
             .into_iter()
             .find(|z| z.id.0 == zone)
             .map_or_else(|| zone.to_string(), |z| z.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_and_stops_at_an_hour() {
+        let base = Duration::from_secs(30);
+        let pauses: Vec<u64> = (1..=5).map(|n| backoff(base, n).as_secs()).collect();
+        assert_eq!(pauses, [30, 60, 120, 240, 480]);
+        assert_eq!(backoff(base, 8), Duration::from_secs(3600));
+        assert_eq!(backoff(base, u32::MAX), MAX_BACKOFF);
     }
 }

@@ -78,8 +78,9 @@ impl Db {
 
 /// The engine's storage when mail is on (`PICA_SMTP_URL`): each commit also queues, in
 /// its own transaction, the mail its changes cause (a transactional outbox: the message
-/// exists exactly when its cause committed), then wakes the mailer. With mail off the
-/// engine gets the plain [`Db`], whose commits write nothing more.
+/// exists exactly when its cause committed: invariant 15, docs/architecture.md), then
+/// wakes the mailer. With mail off the engine gets the plain [`Db`], whose commits write
+/// nothing more.
 pub struct MailingStorage {
     db: Db,
     wake: Arc<Notify>,

@@ -261,3 +261,81 @@ impl Db {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use pica_actors::{Hold, Interval, Reservation, SeatNumber, WaitlistEntry, ZoneId};
+
+    use super::*;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 1, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn bookings_offers_and_no_shows_cause_mail_and_nothing_else_does() {
+        let r = Reservation {
+            id: Uuid::now_v7(),
+            user_id: 1,
+            seat: SeatNumber("Q1".into()),
+            zone: ZoneId("quiet".into()),
+            interval: Interval::new(at(9), at(11)).unwrap(),
+            status: ReservationStatus::Confirmed,
+            created_at: at(7),
+        };
+        let mut entry = WaitlistEntry {
+            id: Uuid::now_v7(),
+            user_id: 2,
+            zone: r.zone.clone(),
+            interval: r.interval,
+            status: WaitStatus::Waiting,
+            hold: None,
+            reservation_id: None,
+            created_at: at(7),
+        };
+        let waiting = Change::CreateWaitlistEntry {
+            entry: entry.clone(),
+        };
+        entry.status = WaitStatus::Offered;
+        entry.hold = Some(Hold {
+            seat: r.seat.clone(),
+            expires_at: at(8),
+        });
+        let status = |to| Change::SetReservationStatus {
+            id: r.id,
+            from: ReservationStatus::Confirmed,
+            to,
+            at: at(9),
+        };
+        let changes = [
+            Change::CreateReservation {
+                reservation: r.clone(),
+            },
+            waiting,
+            Change::UpdateWaitlistEntry {
+                entry: entry.clone(),
+                from: WaitStatus::Waiting,
+                at: at(8),
+            },
+            status(ReservationStatus::Cancelled),
+            status(ReservationStatus::NoShow),
+        ];
+        assert_eq!(
+            mail_caused_by(&changes),
+            [
+                (MailKind::BookingConfirmed, r.id),
+                (MailKind::HoldOffered, entry.id),
+                (MailKind::NoShow, r.id),
+            ]
+        );
+    }
+
+    #[test]
+    fn kinds_read_back_as_written() {
+        for kind in MailKind::ALL {
+            assert_eq!(MailKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(MailKind::parse("spam"), None);
+    }
+}

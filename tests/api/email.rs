@@ -18,7 +18,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::smtp_sink::{Received, SmtpSink};
 use crate::helpers::sse::id_of;
-use crate::helpers::{Backend, TestApp, day, eventually, slot};
+use crate::helpers::{Backend, TestApp, body, day, eventually, slot};
 
 on_both_backends!(
     a_booking_sends_one_confirmation_with_its_calendar_file,
@@ -161,10 +161,11 @@ async fn a_booking_sends_one_confirmation_with_its_calendar_file(backend: Backen
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].get_uid(), Some(format!("{id}@pica").as_str()));
     assert_eq!(events[0].get_summary(), Some("Seat Q3, Quiet Room"));
-    assert_eq!(
-        metric(&app, "pica_mail_sent_total{kind=\"booking_confirmed\"}").await,
-        Some(1.0)
-    );
+    // Counted just after the row is marked sent.
+    eventually(20, "the message counted as sent", || async {
+        metric(&app, "pica_mail_sent_total{kind=\"booking_confirmed\"}").await == Some(1.0)
+    })
+    .await;
     app.stop().await;
 }
 
@@ -186,7 +187,7 @@ async fn a_hold_offer_and_a_no_show_send_one_message_each(backend: Backend) {
     let booked = id_of(&app.reserved(&reader, slot("Q1", 1, 9, 11)).await);
     let r = app.join_waitlist(&wendy, "quiet", 9, 11).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let entry = id_of(&crate::helpers::body(r).await);
+    let entry = id_of(&body(r).await);
     // The reader cancels: Wendy is offered the seat.
     app.cancelled(&reader, &booked).await;
     let messages = sink.wait_for(2, 20).await;
@@ -209,7 +210,7 @@ async fn a_hold_offer_and_a_no_show_send_one_message_each(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let hers = id_of(&crate::helpers::body(r).await);
+    let hers = id_of(&body(r).await);
     clock.set(local_time(1, 9, 15));
     let report = app.state.engine.sweep().await.unwrap();
     assert_eq!(report.transitions, 1);
@@ -292,7 +293,7 @@ async fn a_hung_smtp_server_does_not_hold_bookings_up(backend: Backend) {
     for (seat, n) in [("Q2", 3), ("Q3", 4)] {
         let r = app.reserve(&ana, slot(seat, n, 9, 11)).await;
         assert_eq!(r.status(), StatusCode::CREATED);
-        ids.push(id_of(&crate::helpers::body(r).await));
+        ids.push(id_of(&body(r).await));
     }
     eventually(20, "a failed attempt in /metrics", || async {
         metric(&app, "pica_mail_failures_total{kind=\"booking_confirmed\"}")
