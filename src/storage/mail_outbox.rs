@@ -166,7 +166,8 @@ impl Db {
     ) -> Result<u64, DbError> {
         // `status IN (...)` repeats the predicate of the partial index on active
         // reservations (zone, end), and `zone_id IN zones` gives its leading column, so
-        // the scan reads only active rows, never the table's whole history.
+        // the scan can read only active rows, not the table's whole history (SQLite's
+        // plan searches that index).
         let sql = "INSERT INTO mail_outbox (kind, subject_id, next_attempt_at, created_at) \
                    SELECT 'reminder', id, $1, $1 FROM reservations \
                    WHERE zone_id IN (SELECT id FROM zones) \
