@@ -22,8 +22,9 @@ use crate::auth::{Auth, AuthSettings};
 use crate::config::Settings;
 use crate::http;
 use crate::http::AppState;
+use crate::mail::{MailStats, Mailer};
 use crate::medimatch::{MediMatch, Recommender};
-use crate::storage::Db;
+use crate::storage::{Db, MailingStorage};
 
 pub struct Application {
     listener: TcpListener,
@@ -31,6 +32,7 @@ pub struct Application {
     state: AppState,
     engine_task: JoinHandle<()>,
     lifecycle: crate::lifecycle::SweepScheduler,
+    mailer: Option<Mailer>,
 }
 
 impl Application {
@@ -111,7 +113,13 @@ impl Application {
                 hash_queue: settings.password_hash_queue,
             },
         ));
-        let (engine, engine_task) = Engine::start(Arc::new(db.clone()), clock, config)
+        // With mail on, the engine commits through storage that also fills the outbox.
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let storage: Arc<dyn pica_actors::Storage> = match &settings.mail {
+            Some(_) => Arc::new(MailingStorage::new(db.clone(), wake.clone())),
+            None => Arc::new(db.clone()),
+        };
+        let (engine, engine_task) = Engine::start(storage, clock, config)
             .await
             .context("starting the engine")?;
         let lifecycle =
@@ -119,6 +127,23 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
+        // Last, after everything that can fail: a failed build leaves no mailer behind.
+        let (mailer, mail_stats) = match &settings.mail {
+            Some(mail) => {
+                let stats = Arc::new(MailStats::default());
+                let tz = settings.calendar.timezone;
+                let mailer = Mailer::start(
+                    db.clone(),
+                    engine.clone(),
+                    mail.clone(),
+                    tz,
+                    wake,
+                    stats.clone(),
+                )?;
+                (Some(mailer), Some(stats))
+            }
+            None => (None, None),
+        };
         let state = AppState {
             auth,
             db,
@@ -127,6 +152,7 @@ impl Application {
             medimatch,
             streams: Arc::new(http::EventStreams::new(settings.streams.clone())),
             edge: pica_actors::admission::Gate::new(settings.max_in_flight),
+            mail: mail_stats,
             settings: Arc::new(settings),
         };
         let router = router(state.clone());
@@ -136,6 +162,7 @@ impl Application {
             state,
             engine_task,
             lifecycle,
+            mailer,
         })
     }
 
@@ -196,6 +223,11 @@ impl Application {
         self.lifecycle.stop().await;
         self.state.engine.shutdown().await;
         let _ = self.engine_task.await;
+        // After the engine: its last commits' mail is queued by now. What is not sent
+        // yet stays in the outbox for the next start.
+        if let Some(mailer) = self.mailer {
+            mailer.stop().await;
+        }
         self.state.db.close().await;
         Ok(())
     }

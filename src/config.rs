@@ -136,6 +136,95 @@ impl MedimatchSettings {
     }
 }
 
+/// Where mail goes out: lettre's `smtp://host:port` (plain, or STARTTLS with
+/// `?tls=required`) or `smtps://host:port` URL. It may carry a password, so it is never
+/// printed whole.
+#[derive(Clone)]
+pub struct SmtpUrl(String);
+
+impl SmtpUrl {
+    /// The URL itself, for the one place that connects.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Scheme and host only: the user and password stay out of logs.
+        let shown = reqwest::Url::parse(&self.0)
+            .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")));
+        write!(f, "SmtpUrl({})", shown.as_deref().unwrap_or(".."))
+    }
+}
+
+/// Email notifications (docs/email.md); `None` in [`Settings::mail`] when
+/// `PICA_SMTP_URL` is unset, and then nothing about mail runs or is written.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub smtp_url: SmtpUrl,
+    /// `PICA_MAIL_FROM`: the sender, `Pica <pica@example.org>` or a bare address.
+    pub from: lettre::message::Mailbox,
+    /// `PICA_MAIL_REMINDER_MINUTES` (60): how long before the start the reminder goes.
+    pub reminder_before: Duration,
+    /// `PICA_MAIL_MAX_ATTEMPTS` (8): tries of one message before it is marked failed.
+    pub max_attempts: u32,
+    /// `PICA_MAIL_BACKOFF_MS` (30000): the pause after the first failed try, doubling
+    /// after each further one (at most an hour).
+    pub backoff_base: Duration,
+    /// `PICA_SMTP_TIMEOUT_MS` (10000): how long one SMTP conversation may take.
+    pub smtp_timeout: Duration,
+    /// `PICA_MAIL_POLL_MS` (30000): how often the mailer looks for due reminders and
+    /// retries without being woken.
+    pub poll_every: Duration,
+}
+
+impl MailSettings {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<Self>> {
+        let Some(url) = get("PICA_SMTP_URL").map(|u| u.trim().to_string()) else {
+            return Ok(None);
+        };
+        // Parsing only: nothing connects until the first message.
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&url).map_err(|_| {
+            anyhow!("PICA_SMTP_URL must look like smtp://host:25 or smtps://user:pass@host:465")
+        })?;
+        let from = get("PICA_MAIL_FROM")
+            .ok_or_else(|| anyhow!("PICA_MAIL_FROM must be set when PICA_SMTP_URL is"))?;
+        let from = from
+            .trim()
+            .parse()
+            .map_err(|e| anyhow!("PICA_MAIL_FROM={from:?} is not an address: {e}"))?;
+        let ms = |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let n = whole_number(get, key, default)?;
+            if !range.contains(&n) {
+                bail!(
+                    "{key} must be between {} and {}, got {n}",
+                    range.start(),
+                    range.end()
+                );
+            }
+            Ok(Duration::from_millis(n))
+        };
+        let minutes = whole_number(get, "PICA_MAIL_REMINDER_MINUTES", 60)?;
+        if !(1..=7 * 24 * 60).contains(&minutes) {
+            bail!("PICA_MAIL_REMINDER_MINUTES must be between 1 and 10080, got {minutes}");
+        }
+        let max_attempts = whole_number(get, "PICA_MAIL_MAX_ATTEMPTS", 8)?;
+        if !(1..=50).contains(&max_attempts) {
+            bail!("PICA_MAIL_MAX_ATTEMPTS must be between 1 and 50, got {max_attempts}");
+        }
+        Ok(Some(Self {
+            smtp_url: SmtpUrl(url),
+            from,
+            reminder_before: Duration::from_secs(60 * minutes),
+            max_attempts: max_attempts as u32,
+            backoff_base: ms("PICA_MAIL_BACKOFF_MS", 30_000, 1..=3_600_000)?,
+            smtp_timeout: ms("PICA_SMTP_TIMEOUT_MS", 10_000, 1..=600_000)?,
+            poll_every: ms("PICA_MAIL_POLL_MS", 30_000, 1..=3_600_000)?,
+        }))
+    }
+}
+
 /// Book reservations and bundles.
 #[derive(Debug, Clone)]
 pub struct BookSettings {
@@ -221,6 +310,7 @@ pub struct Settings {
     pub lifecycle: crate::lifecycle::LifecycleSettings,
     pub streams: crate::http::StreamSettings,
     pub connections: ConnectionSettings,
+    pub mail: Option<MailSettings>,
 }
 
 /// Limits on the TCP connections themselves (see `http::listener`).
@@ -396,6 +486,7 @@ impl Settings {
             lifecycle: crate::lifecycle::LifecycleSettings::from_lookup(&get)?,
             streams: crate::http::StreamSettings::from_lookup(&get)?,
             connections: ConnectionSettings::from_lookup(&get)?,
+            mail: MailSettings::from_lookup(&get)?,
         })
     }
 }
@@ -566,6 +657,72 @@ mod tests {
                 let err = format!("{:#}", settings(&[(key, bad)]).unwrap_err());
                 assert!(err.contains(key), "{key}={bad}: {err}");
             }
+        }
+    }
+
+    #[test]
+    fn mail_is_off_unless_an_smtp_url_is_set() {
+        assert!(settings(&[]).unwrap().mail.is_none());
+        let m = settings(&[
+            ("PICA_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("PICA_MAIL_FROM", "Pica <pica@example.org>"),
+        ])
+        .unwrap()
+        .mail
+        .unwrap();
+        assert_eq!(m.from.email.to_string(), "pica@example.org");
+        assert_eq!(m.reminder_before, Duration::from_secs(3600));
+        assert_eq!(m.max_attempts, 8);
+        assert_eq!(m.backoff_base, Duration::from_secs(30));
+        assert_eq!(m.smtp_timeout, Duration::from_secs(10));
+        assert_eq!(m.poll_every, Duration::from_secs(30));
+        let m = settings(&[
+            ("PICA_SMTP_URL", "smtps://user:pw@mail.example.org:465"),
+            ("PICA_MAIL_FROM", "pica@example.org"),
+            ("PICA_MAIL_REMINDER_MINUTES", "15"),
+            ("PICA_MAIL_MAX_ATTEMPTS", "3"),
+            ("PICA_MAIL_BACKOFF_MS", "50"),
+            ("PICA_SMTP_TIMEOUT_MS", "500"),
+            ("PICA_MAIL_POLL_MS", "100"),
+        ])
+        .unwrap()
+        .mail
+        .unwrap();
+        assert_eq!(m.reminder_before, Duration::from_secs(900));
+        assert_eq!(m.max_attempts, 3);
+        assert_eq!(m.backoff_base, Duration::from_millis(50));
+        assert_eq!(m.smtp_timeout, Duration::from_millis(500));
+        assert_eq!(m.poll_every, Duration::from_millis(100));
+        // The URL's password is never printed.
+        let printed = format!("{m:?}");
+        assert!(!printed.contains("pw"), "{printed}");
+        assert!(printed.contains("mail.example.org"), "{printed}");
+    }
+
+    #[test]
+    fn bad_mail_values_name_the_variable() {
+        let err = format!(
+            "{:#}",
+            settings(&[("PICA_SMTP_URL", "smtp://127.0.0.1:2525")]).unwrap_err()
+        );
+        assert!(err.contains("PICA_MAIL_FROM"), "{err}");
+        for (key, value) in [
+            ("PICA_SMTP_URL", "http://mail.example.org"),
+            ("PICA_MAIL_FROM", "not an address"),
+            ("PICA_MAIL_REMINDER_MINUTES", "0"),
+            ("PICA_MAIL_MAX_ATTEMPTS", "0"),
+            ("PICA_MAIL_BACKOFF_MS", "0"),
+            ("PICA_SMTP_TIMEOUT_MS", "soon"),
+            ("PICA_MAIL_POLL_MS", "0"),
+        ] {
+            let mut pairs = vec![
+                ("PICA_SMTP_URL", "smtp://127.0.0.1:2525"),
+                ("PICA_MAIL_FROM", "pica@example.org"),
+            ];
+            pairs.retain(|(k, _)| *k != key);
+            pairs.push((key, value));
+            let err = format!("{:#}", settings(&pairs).unwrap_err());
+            assert!(err.contains(key), "{key}={value}: {err}");
         }
     }
 

@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod config;
 pub mod http;
 pub mod lifecycle;
+pub mod mail;
 pub mod medimatch;
 pub mod series;
 pub mod storage;

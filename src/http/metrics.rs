@@ -210,6 +210,26 @@ fn describe() {
         "pica_admission_limit",
         "The queue's bound (PICA_MAX_IN_FLIGHT, PICA_ZONE_QUEUE_LIMIT, PICA_BOOK_QUEUE_LIMIT, PICA_COMMIT_QUEUE_LIMIT)."
     );
+    describe_counter!(
+        "pica_mail_sent_total",
+        "Emails the SMTP server accepted, by kind."
+    );
+    describe_counter!(
+        "pica_mail_failures_total",
+        "Failed attempts to send an email (refused, unreachable, timed out), by kind."
+    );
+    describe_counter!(
+        "pica_mail_given_up_total",
+        "Emails marked failed after their last attempt or a permanent refusal, by kind."
+    );
+    describe_counter!(
+        "pica_mail_skipped_total",
+        "Emails dropped unsent because they no longer applied (e.g. a cancelled reservation's reminder), by kind."
+    );
+    describe_gauge!(
+        "pica_mail_outbox_pending",
+        "Emails waiting in the outbox, as of the mailer's last pass."
+    );
     describe_gauge!("pica_database_info", "The database backend in use.");
     describe_gauge!("pica_build_info", "The running version of Pica.");
 }
@@ -264,6 +284,10 @@ fn record_state(state: &AppState) {
     record_gate(&[("queue", "edge".into())], state.edge.snapshot());
     record_gate(&[("queue", "books".into())], admission.books);
     record_gate(&[("queue", "commit".into())], admission.commit);
+
+    if let Some(mail) = &state.mail {
+        mail.record();
+    }
 
     gauge!("pica_database_info", "backend" => state.db.backend()).set(1.0);
     gauge!("pica_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);

@@ -5,7 +5,7 @@ mod admin;
 mod api_docs;
 mod books;
 mod bundles;
-mod calendar_file;
+pub(crate) mod calendar_file;
 mod check_in;
 pub mod doc;
 mod drugs;

@@ -23,4 +23,6 @@ pub struct AppState {
     pub streams: Arc<crate::http::EventStreams>,
     /// The edge's bound on requests handled at once (`http::load_shed`).
     pub edge: Arc<pica_actors::admission::Gate>,
+    /// The mailer's counts for `/metrics`; `None` when mail is off.
+    pub mail: Option<Arc<crate::mail::MailStats>>,
 }

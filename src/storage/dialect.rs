@@ -234,10 +234,10 @@ pub(super) trait Dialect {
 /// largest count, each as one statement of the smallest size that holds it, padded with
 /// NULL rows the statement skips: five statements, each prepared once per connection,
 /// serve every batch size.
-const ROW_CLASSES: [usize; 5] = [1, 4, 16, 64, 256];
+pub(super) const ROW_CLASSES: [usize; 5] = [1, 4, 16, 64, 256];
 
 /// `changes` in pieces, each with the index of its row class.
-fn pieces<T>(changes: &[T]) -> impl Iterator<Item = (usize, &[T])> {
+pub(super) fn pieces<T>(changes: &[T]) -> impl Iterator<Item = (usize, &[T])> {
     changes
         .chunks(ROW_CLASSES[ROW_CLASSES.len() - 1])
         .map(|piece| {

@@ -1,6 +1,8 @@
 //! The engine's [`Storage`] port: the reads it rebuilds its actors from, and the unit of
 //! work's commit, which applies a batch of changes in one transaction.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pica_actors::{
@@ -8,10 +10,14 @@ use pica_actors::{
     ZoneLayout,
 };
 
+use tokio::sync::Notify;
+use uuid::Uuid;
+
 use super::books::BookWrites;
 use super::dialect::{Dialect, both, on_pool};
 use super::idempotency::Record;
 use super::layout::LayoutWrites;
+use super::mail_outbox::{MailKind, OutboxWrites, mail_caused_by};
 use super::reservations::ReservationWrites;
 use super::series::SeriesWrites;
 use super::waitlist::WaitlistWrites;
@@ -38,14 +44,7 @@ impl Storage for Db {
     }
 
     async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {
-        // The unit of work is the only writer, so on SQLite a plain BEGIN never waits.
-        on_pool!(self, |pool| async {
-            let mut tx = pool.begin().await?;
-            tx.apply_batch(changes).await?;
-            tx.commit().await
-        }
-        .await)
-        .map_err(storage_error)
+        self.commit_batch(changes, &[]).await
     }
 
     async fn load_books(&self) -> Result<Vec<Book>, StorageError> {
@@ -54,6 +53,80 @@ impl Storage for Db {
 
     async fn load_active_book_reservations(&self) -> Result<Vec<BookReservation>, StorageError> {
         self.active_book_reservations().await.map_err(storage_error)
+    }
+}
+
+impl Db {
+    /// Applies `changes` and queues `mail` in one transaction. The unit of work is the
+    /// only writer, so on SQLite a plain BEGIN never waits.
+    async fn commit_batch(
+        &self,
+        changes: &[Change],
+        mail: &[(MailKind, Uuid)],
+    ) -> Result<(), StorageError> {
+        on_pool!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            tx.apply_batch(changes).await?;
+            if !mail.is_empty() {
+                tx.queue_mail(mail, Utc::now()).await?;
+            }
+            tx.commit().await
+        }
+        .await)
+        .map_err(storage_error)
+    }
+}
+
+/// The engine's storage when mail is on (`PICA_SMTP_URL`): each commit also queues, in
+/// the same transaction, the mail its changes cause (a transactional outbox: the message
+/// exists exactly when its cause committed: invariant 16, docs/architecture.md), then
+/// wakes the mailer. With mail off the engine gets the plain [`Db`], whose commits write
+/// nothing more.
+pub struct MailingStorage {
+    db: Db,
+    wake: Arc<Notify>,
+}
+
+impl MailingStorage {
+    pub fn new(db: Db, wake: Arc<Notify>) -> Self {
+        Self { db, wake }
+    }
+}
+
+#[async_trait]
+impl Storage for MailingStorage {
+    async fn load_layout(&self) -> Result<Vec<ZoneLayout>, StorageError> {
+        self.db.load_layout().await
+    }
+
+    async fn load_active_reservations(
+        &self,
+        zone: &ZoneId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Reservation>, StorageError> {
+        self.db.load_active_reservations(zone, now).await
+    }
+
+    async fn load_open_waitlist(&self, zone: &ZoneId) -> Result<Vec<WaitlistEntry>, StorageError> {
+        self.db.load_open_waitlist(zone).await
+    }
+
+    async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {
+        let mail = mail_caused_by(changes);
+        self.db.commit_batch(changes, &mail).await?;
+        if !mail.is_empty() {
+            // A permit is stored if the mailer is busy, so no wake-up is lost.
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn load_books(&self) -> Result<Vec<Book>, StorageError> {
+        self.db.load_books().await
+    }
+
+    async fn load_active_book_reservations(&self) -> Result<Vec<BookReservation>, StorageError> {
+        self.db.load_active_book_reservations().await
     }
 }
 

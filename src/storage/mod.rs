@@ -12,6 +12,7 @@ mod dialect;
 mod engine;
 mod idempotency;
 mod layout;
+mod mail_outbox;
 mod reservations;
 mod seed;
 mod series;
@@ -19,7 +20,9 @@ mod waitlist;
 
 pub use accounts::{ApiKeyRecord, AuthState, KeyOwner, RefreshRecord, UserSummary};
 pub use books::BookReservationQuery;
+pub use engine::MailingStorage;
 pub use idempotency::StoredKey;
+pub use mail_outbox::{MailEnd, MailKind, MailQueue, QueuedMail};
 pub use waitlist::WaitlistQuery;
 
 use chrono::{DateTime, Utc};

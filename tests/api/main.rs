@@ -20,6 +20,7 @@ mod books;
 mod bundles;
 mod calendar;
 mod durability;
+mod email;
 mod engine;
 mod events;
 mod floor_plan;

@@ -8,6 +8,7 @@ pub mod accounts;
 mod app;
 pub mod library;
 pub mod seats;
+pub mod smtp_sink;
 pub mod sse;
 pub mod web;
 
