@@ -155,6 +155,13 @@ impl UserLedger {
         self.claims.retain(|_, claims| !claims.is_empty());
     }
 
+    /// The zone of `user`'s claim `id` (an active reservation or a hold), if they hold
+    /// it: where a cancel of that reservation is decided.
+    pub fn zone_of(&self, user: UserId, id: &ReservationId) -> Option<ZoneId> {
+        let claims = self.claims.get(&user)?;
+        claims.iter().find(|c| &c.id == id).map(|c| c.zone.clone())
+    }
+
     /// Number of claims a user holds (for tests and metrics).
     pub fn claims_of(&self, user: UserId) -> usize {
         self.claims.get(&user).map_or(0, |c| c.len())
@@ -260,6 +267,20 @@ mod tests {
             Err(EngineError::UserLimit { limit: 1 })
         );
         assert_eq!(ledger.claims_of(1), 3);
+    }
+
+    #[test]
+    fn a_claim_names_its_zone_until_released() {
+        let ledger = UserLedger::new(3);
+        let id = Uuid::now_v7();
+        ledger
+            .try_claim(1, id, &zone("quiet"), iv(9, 11), at(0))
+            .unwrap();
+        assert_eq!(ledger.zone_of(1, &id), Some(zone("quiet")));
+        // Only its own user's claim.
+        assert_eq!(ledger.zone_of(2, &id), None);
+        ledger.release(1, &id);
+        assert_eq!(ledger.zone_of(1, &id), None);
     }
 
     #[test]

@@ -51,17 +51,23 @@ impl Engine {
         .await?
     }
 
-    /// Like [`change_status`](Self::change_status) without knowing the zone: every zone
-    /// is asked at once (only the owner of an active reservation holds it in memory),
-    /// which spares the edge a database read on the hot cancel path. `NotFound` means
-    /// no zone holds it as an active reservation of `user_id`; a zone that is down makes
-    /// the answer `Unavailable`, since the reservation might be there.
+    /// Like [`change_status`](Self::change_status) without knowing the zone, which spares
+    /// the edge a database read on the hot cancel path. The user ledger names the zone of
+    /// each of the user's active reservations (every one claims the user's time there,
+    /// invariant 2), so one zone is asked. Only when the ledger knows nothing of `id` —
+    /// almost always because it is not active any more — is every zone asked, as a second
+    /// opinion: `NotFound` then means no zone holds it as an active reservation of
+    /// `user_id`, and a zone that is down makes the answer `Unavailable`, since the
+    /// reservation might be there.
     pub async fn change_status_anywhere(
         &self,
         id: ReservationId,
         user_id: UserId,
         to: ReservationStatus,
     ) -> Result<Reservation, EngineError> {
+        if let Some(zone) = self.inner.ledger.zone_of(user_id, &id) {
+            return self.change_status(&zone, id, user_id, to).await;
+        }
         let zones: Vec<ZoneId> = self.layout().into_iter().map(|z| z.id).collect();
         let asks = zones
             .iter()
