@@ -47,6 +47,13 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        // The port opens first and answers "starting" (`/healthz` 200, everything else
+        // 503) while the database migrates and the zones rebuild.
+        let std_listener = std::net::TcpListener::bind(settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        std_listener.set_nonblocking(true)?;
+        let starting = http::starting::StartingServer::start(&std_listener, limits(&settings))
+            .context("serving while starting")?;
         if settings.jwt_secret_generated {
             warn!(
                 "PICA_JWT_SECRET is not set: using a random secret, so tokens will not survive a restart"
@@ -124,9 +131,9 @@ impl Application {
             .context("starting the engine")?;
         let lifecycle =
             crate::lifecycle::SweepScheduler::start(engine.clone(), &settings.lifecycle).await?;
-        let listener = TcpListener::bind(settings.bind)
-            .await
-            .with_context(|| format!("binding {}", settings.bind))?;
+        // Ready: the real server takes the socket over when it runs.
+        starting.stop().await;
+        let listener = TcpListener::from_std(std_listener)?;
         // Last, after everything that can fail: a failed build leaves no mailer behind.
         let (mailer, mail_stats) = match &settings.mail {
             Some(mail) => {
@@ -200,19 +207,9 @@ impl Application {
             shutdown.await;
             streams.close();
         };
-        let open_files = http::listener::raise_open_file_limit();
-        let connections = &self.state.settings.connections;
-        let limits = http::listener::ConnectionLimits {
-            header_timeout: connections.header_timeout,
-            max_connections: http::listener::effective_max_connections(
-                connections.max_connections,
-                open_files,
-            ),
-            max_headers: connections.max_headers,
-        };
+        let limits = limits(&self.state.settings);
         info!(
             max_connections = limits.max_connections,
-            open_files = open_files.unwrap_or(0),
             "connection limits"
         );
         let served = http::listener::serve(self.listener, self.router, limits, shutdown).await;
@@ -230,6 +227,20 @@ impl Application {
         }
         self.state.db.close().await;
         Ok(())
+    }
+}
+
+/// The connection limits, after raising the open-file limit as far as allowed.
+fn limits(settings: &Settings) -> http::listener::ConnectionLimits {
+    let open_files = http::listener::raise_open_file_limit();
+    let connections = &settings.connections;
+    http::listener::ConnectionLimits {
+        header_timeout: connections.header_timeout,
+        max_connections: http::listener::effective_max_connections(
+            connections.max_connections,
+            open_files,
+        ),
+        max_headers: connections.max_headers,
     }
 }
 
