@@ -90,7 +90,7 @@ impl Engine {
             clock: clock.clone(),
             ledger: ledger.clone(),
             directory: directory.clone(),
-            zones: layout.iter().map(|z| z.id.clone()).collect(),
+            zones: layout.clone(),
             config: config.clone(),
             notifier_slot: notifier.clone(),
             books: books.clone(),

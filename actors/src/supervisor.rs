@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use futures_util::StreamExt;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
@@ -24,7 +25,7 @@ use crate::book::actor::{BookArgs, spawn_linked as spawn_books_linked};
 use crate::book::messages::BookSlot;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
-use crate::domain::ZoneId;
+use crate::domain::{ZoneId, ZoneLayout};
 use crate::error::EngineError;
 use crate::notifier::{Notifier, NotifierArgs, NotifierMsg};
 use crate::storage::Storage;
@@ -55,12 +56,18 @@ pub enum SupervisorMsg {
 
 pub struct EngineSupervisor;
 
+/// How many zones rebuild from the database at once on the engine's first start: enough
+/// to overlap one zone's queries with another's decoding, few enough not to take every
+/// database connection.
+const START_CONCURRENCY: usize = 4;
+
 pub struct SupervisorArgs {
     pub storage: Arc<dyn Storage>,
     pub clock: Arc<dyn Clock>,
     pub ledger: Arc<UserLedger>,
     pub directory: Directory,
-    pub zones: Vec<ZoneId>,
+    /// Every zone's layout as the engine read it once at start.
+    pub zones: Vec<ZoneLayout>,
     pub config: EngineConfig,
     pub notifier_slot: Arc<std::sync::RwLock<Option<ActorRef<NotifierMsg>>>>,
     /// Where the live book stock actor is published.
@@ -111,13 +118,12 @@ impl EngineSupervisor {
         Ok((notifier, uow))
     }
 
-    async fn spawn_zone(
-        myself: &ActorRef<SupervisorMsg>,
-        state: &mut SupervisorState,
-        zone: ZoneId,
-    ) -> Result<(), ActorProcessingErr> {
-        let args = ZoneArgs {
-            zone: zone.clone(),
+    /// A (re)starting zone's arguments; `layout` is given on the engine's first start
+    /// (read once for every zone), and read again by the zone on a restart.
+    fn zone_args(state: &SupervisorState, zone: ZoneId, layout: Option<ZoneLayout>) -> ZoneArgs {
+        ZoneArgs {
+            zone,
+            layout,
             storage: state.args.storage.clone(),
             uow: Self::uow_handle(state),
             ledger: state.args.ledger.clone(),
@@ -125,10 +131,49 @@ impl EngineSupervisor {
             barrier_timeout: state.args.config.rpc_timeout,
             lifecycle: state.args.config.lifecycle.clone(),
             notifier: Some(state.notifier.clone()),
-        };
+        }
+    }
+
+    async fn spawn_zone(
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        zone: ZoneId,
+    ) -> Result<(), ActorProcessingErr> {
+        let args = Self::zone_args(state, zone.clone(), None);
         let (actor, _) = Actor::spawn_linked(None, ZoneActor, args, myself.get_cell()).await?;
+        Self::publish_zone(state, zone, actor);
+        Ok(())
+    }
+
+    fn publish_zone(state: &mut SupervisorState, zone: ZoneId, actor: ActorRef<ZoneMsg>) {
         state.zone_of.insert(actor.get_id(), zone.clone());
         state.args.directory.insert(zone, actor);
+    }
+
+    /// The first start of every zone, [`START_CONCURRENCY`] at a time: each rebuilds
+    /// from its own queries, so start-up grows with the space, not with zones × space.
+    async fn spawn_all_zones(
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let layouts = std::mem::take(&mut state.args.zones);
+        let starts = layouts.into_iter().map(|layout| {
+            let zone = layout.id.clone();
+            let args = Self::zone_args(state, zone.clone(), Some(layout));
+            let cell = myself.get_cell();
+            async move {
+                let spawned = Actor::spawn_linked(None, ZoneActor, args, cell).await;
+                spawned.map(|(actor, _)| (zone, actor))
+            }
+        });
+        let started: Vec<_> = futures_util::stream::iter(starts)
+            .buffer_unordered(START_CONCURRENCY)
+            .collect()
+            .await;
+        for outcome in started {
+            let (zone, actor) = outcome?;
+            Self::publish_zone(state, zone, actor);
+        }
         Ok(())
     }
 
@@ -178,7 +223,6 @@ impl Actor for EngineSupervisor {
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let (notifier, uow) = Self::spawn_core(&myself, &args).await?;
-        let zones = args.zones.clone();
         let mut state = SupervisorState {
             args,
             uow,
@@ -187,9 +231,7 @@ impl Actor for EngineSupervisor {
             books: None,
             shutting_down: false,
         };
-        for zone in zones {
-            Self::spawn_zone(&myself, &mut state, zone).await?;
-        }
+        Self::spawn_all_zones(&myself, &mut state).await?;
         Self::spawn_books(&myself, &mut state).await?;
         Ok(state)
     }

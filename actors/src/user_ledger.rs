@@ -139,11 +139,19 @@ impl UserLedger {
     }
 
     /// Replaces every claim of `zone` by the zone's active reservations as rebuilt from
-    /// the database. Called by a (re)starting zone once no write of it is in flight.
+    /// the database. Called by a restarting zone once no write of it is in flight; it
+    /// walks every user's claims, so the engine's first start, when the ledger holds
+    /// nothing of the zone yet, uses [`load_zone`](Self::load_zone) instead.
     pub fn reset_zone(&self, zone: &ZoneId, active: &[Reservation]) {
         for mut claims in self.claims.iter_mut() {
             claims.retain(|c| &c.zone != zone);
         }
+        self.load_zone(zone, active);
+        self.claims.retain(|_, claims| !claims.is_empty());
+    }
+
+    /// Adds the claims of `zone`'s active reservations, touching only their users.
+    pub fn load_zone(&self, zone: &ZoneId, active: &[Reservation]) {
         for r in active.iter().filter(|r| r.status.is_active()) {
             self.claims.entry(r.user_id).or_default().push(Claim {
                 id: r.id,
@@ -152,7 +160,6 @@ impl UserLedger {
                 series: r.series.is_some(),
             });
         }
-        self.claims.retain(|_, claims| !claims.is_empty());
     }
 
     /// The zone of `user`'s claim `id` (an active reservation or a hold), if they hold

@@ -8,7 +8,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tracing::{info, instrument};
 
 use crate::clock::Clock;
-use crate::domain::ZoneId;
+use crate::domain::{ZoneId, ZoneLayout};
 use crate::lifecycle::LifecycleConfig;
 use crate::notifier::NotifierMsg;
 use crate::storage::Storage;
@@ -23,6 +23,10 @@ pub struct ZoneActor;
 
 pub struct ZoneArgs {
     pub zone: ZoneId,
+    /// The zone's layout when the engine starts (read once for every zone, and no claim
+    /// of this zone is in the ledger yet); `None` on a restart, which reads it again
+    /// and replaces the zone's claims.
+    pub layout: Option<ZoneLayout>,
     pub storage: Arc<dyn Storage>,
     pub uow: UowHandle,
     pub ledger: Arc<UserLedger>,
@@ -56,11 +60,17 @@ impl Actor for ZoneActor {
             ractor::rpc::CallResult::Success(()) => {}
             _ => return Err("unit of work did not drain in time".into()),
         }
-        let layout = args.storage.load_layout().await?;
-        let zone = layout
-            .into_iter()
-            .find(|z| z.id == args.zone)
-            .ok_or_else(|| format!("zone {} is not in the database", args.zone))?;
+        let first_start = args.layout.is_some();
+        let zone = match args.layout {
+            Some(layout) => layout,
+            None => args
+                .storage
+                .load_layout()
+                .await?
+                .into_iter()
+                .find(|z| z.id == args.zone)
+                .ok_or_else(|| format!("zone {} is not in the database", args.zone))?,
+        };
         // Reservations that ended while the server was down are loaded too, so that
         // the first sweep can finish them (no-show or completed).
         let now = args.clock.now();
@@ -69,7 +79,11 @@ impl Actor for ZoneActor {
             .load_active_reservations(&args.zone, now - sweep::CATCH_UP)
             .await?;
         let waitlist = args.storage.load_open_waitlist(&args.zone).await?;
-        args.ledger.reset_zone(&args.zone, &active);
+        if first_start {
+            args.ledger.load_zone(&args.zone, &active);
+        } else {
+            args.ledger.reset_zone(&args.zone, &active);
+        }
         let mut seats = ZoneState::new(args.zone.clone(), &zone.seats, active.clone());
         seats.load_waitlist(waitlist.clone());
         for hold in seats.holds() {
