@@ -146,6 +146,17 @@ impl Engine {
             .any(|z| &z.id == zone)
     }
 
+    /// The zone's display name, without copying the layout.
+    pub fn zone_name(&self, zone: &ZoneId) -> Option<String> {
+        self.inner
+            .layout
+            .read()
+            .expect("layout lock poisoned")
+            .iter()
+            .find(|z| &z.id == zone)
+            .map(|z| z.name.clone())
+    }
+
     pub fn zone_of(&self, seat: &SeatNumber) -> Option<ZoneId> {
         self.inner.seat_zone.get(seat).map(|z| z.clone())
     }

@@ -95,11 +95,10 @@ async fn reservation_calendar(
 
 /// The display name of `zone` (its id if it is gone from the layout).
 fn zone_name(state: &AppState, zone: &ZoneId) -> String {
-    let layout = state.engine.layout();
-    layout
-        .iter()
-        .find(|z| &z.id == zone)
-        .map_or_else(|| zone.0.clone(), |z| z.name.clone())
+    state
+        .engine
+        .zone_name(zone)
+        .unwrap_or_else(|| zone.0.clone())
 }
 
 /// A calendar of `reservations` as a downloadable `file`.

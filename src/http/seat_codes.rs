@@ -78,12 +78,11 @@ async fn seat_code(
     Path(seat): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let known = state
+    if state
         .engine
-        .layout()
-        .iter()
-        .any(|z| z.seats.iter().any(|s| s.number.0 == seat));
-    if !known {
+        .zone_of(&pica_actors::SeatNumber(seat.clone()))
+        .is_none()
+    {
         return Err(ApiError::NotFound(format!("Seat '{seat}' does not exist")));
     }
     let svg = render(&seat_page(&state, &headers, &seat)?)?;

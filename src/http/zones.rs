@@ -128,7 +128,7 @@ async fn availability(
     Query(query): Query<AvailabilityQuery>,
 ) -> Result<Json<Availability>, ApiError> {
     let zone = ZoneId(zone);
-    if !state.engine.layout().iter().any(|z| z.id == zone) {
+    if !state.engine.has_zone(&zone) {
         return Err(ApiError::NotFound(format!(
             "Zone '{}' does not exist",
             zone.0

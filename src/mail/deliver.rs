@@ -185,13 +185,11 @@ impl Courier {
         }
     }
 
-    /// The zone's display name (the layout is read and released at once).
+    /// The zone's display name.
     fn zone_name(&self, zone: &str) -> String {
         self.engine
-            .layout()
-            .into_iter()
-            .find(|z| z.id.0 == zone)
-            .map_or_else(|| zone.to_string(), |z| z.name)
+            .zone_name(&pica_actors::ZoneId(zone.to_string()))
+            .unwrap_or_else(|| zone.to_string())
     }
 }
 
