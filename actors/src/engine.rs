@@ -25,6 +25,7 @@ use crate::notifier::NotifierMsg;
 use crate::rpc::unwrap_call;
 use crate::storage::{Storage, StorageError};
 use crate::supervisor::{Directory, EngineSupervisor, SupervisorArgs, SupervisorMsg};
+use crate::unit_of_work::{CommitStats, UowStats};
 use crate::user_ledger::UserLedger;
 use crate::zone::messages::ZoneMsg;
 
@@ -57,6 +58,8 @@ struct Inner {
     zone_gates: DashMap<ZoneId, Arc<Gate>>,
     book_gate: Arc<Gate>,
     commit_gate: Arc<Gate>,
+    /// What the unit of work's transactions did (shared with every unit of work).
+    commit_stats: Arc<UowStats>,
 }
 
 /// How full each bounded queue is and how often it refused, for `/metrics`.
@@ -84,8 +87,10 @@ impl Engine {
         let notifier = Arc::new(RwLock::new(None));
         let books: BookSlot = Arc::new(RwLock::new(None));
         let commit_gate = Gate::new(config.max_queue);
+        let commit_stats = Arc::new(UowStats::default());
         let args = SupervisorArgs {
             commit_queue: commit_gate.clone(),
+            commit_stats: commit_stats.clone(),
             storage,
             clock: clock.clone(),
             ledger: ledger.clone(),
@@ -110,6 +115,7 @@ impl Engine {
             zone_gates,
             book_gate: Gate::new(config.book_queue_limit),
             commit_gate,
+            commit_stats,
             directory,
             layout: RwLock::new(layout),
             seat_zone,
@@ -296,6 +302,12 @@ impl Engine {
             books: self.inner.book_gate.snapshot(),
             commit: self.inner.commit_gate.snapshot(),
         }
+    }
+
+    /// What the unit of work's transactions have done since the engine started (how
+    /// many its queue holds now is in [`Engine::admission`]).
+    pub fn commit_stats(&self) -> CommitStats {
+        self.inner.commit_stats.snapshot()
     }
 }
 

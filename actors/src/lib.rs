@@ -56,4 +56,5 @@ pub use floor_plan::{Spot, default_spot};
 pub use lifecycle::LifecycleConfig;
 pub use series::{ReservationSeries, SeriesId, SeriesRequest};
 pub use storage::{Change, Created, IdempotencyTag, Storage, StorageError};
+pub use unit_of_work::{CommitStats, HistogramSnapshot};
 pub use waitlist::{Hold, WaitStatus, WaitlistEntry, WaitlistId};

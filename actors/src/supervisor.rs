@@ -29,7 +29,7 @@ use crate::domain::{ZoneId, ZoneLayout};
 use crate::error::EngineError;
 use crate::notifier::{Notifier, NotifierArgs, NotifierMsg};
 use crate::storage::Storage;
-use crate::unit_of_work::{UnitOfWork, UowArgs, UowHandle, UowMsg};
+use crate::unit_of_work::{UnitOfWork, UowArgs, UowHandle, UowMsg, UowStats};
 use crate::user_ledger::UserLedger;
 use crate::zone::actor::{ZoneActor, ZoneArgs};
 use crate::zone::messages::ZoneMsg;
@@ -74,6 +74,8 @@ pub struct SupervisorArgs {
     pub books: BookSlot,
     /// Bounds the unit of work's queue; outlives any one unit of work.
     pub commit_queue: Arc<Gate>,
+    /// The unit of work's transaction counts; outlive any one unit of work too.
+    pub commit_stats: Arc<UowStats>,
 }
 
 pub struct SupervisorState {
@@ -110,6 +112,7 @@ impl EngineSupervisor {
                 notifier: Some(notifier.clone()),
                 max_batch: cfg.max_batch,
                 max_queue: cfg.max_queue,
+                stats: args.commit_stats.clone(),
             },
             myself.get_cell(),
         )

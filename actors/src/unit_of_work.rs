@@ -9,9 +9,12 @@
 //! If a batch of several intents fails, each is retried alone, so one refused change
 //! (a constraint, a stale status) does not sink the others; a failure of a single intent
 //! is final and its participants undo.
+//!
+//! Every transaction is counted and timed in [`UowStats`] (see [`stats`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
 use tracing::{debug, warn};
@@ -20,6 +23,10 @@ use crate::admission::{Gate, Pass};
 use crate::domain::DomainEvent;
 use crate::notifier::NotifierMsg;
 use crate::storage::{Change, Storage, StorageError};
+
+pub mod stats;
+
+pub use stats::{CommitStats, HistogramSnapshot, UowStats};
 
 /// What an intent's participants learn once its transaction is decided.
 pub type Outcome = Result<(), CommitError>;
@@ -100,6 +107,9 @@ pub struct UowArgs {
     pub notifier: Option<ActorRef<NotifierMsg>>,
     pub max_batch: usize,
     pub max_queue: usize,
+    /// Where the transactions are counted; owned by the engine, so the counts survive
+    /// a restart of the unit of work.
+    pub stats: Arc<UowStats>,
 }
 
 pub struct UowState {
@@ -110,9 +120,7 @@ pub struct UowState {
     in_flight: bool,
     max_batch: usize,
     max_queue: usize,
-    /// Batch sizes of recent commits, for metrics.
-    pub committed_batches: u64,
-    pub committed_intents: u64,
+    stats: Arc<UowStats>,
 }
 
 impl Actor for UnitOfWork {
@@ -132,8 +140,7 @@ impl Actor for UnitOfWork {
             in_flight: false,
             max_batch: args.max_batch.max(1),
             max_queue: args.max_queue.max(1),
-            committed_batches: 0,
-            committed_intents: 0,
+            stats: args.stats,
         })
     }
 
@@ -165,8 +172,6 @@ impl Actor for UnitOfWork {
             )),
             UowMsg::Decided(decided) => {
                 state.in_flight = false;
-                state.committed_batches += 1;
-                state.committed_intents += decided.len() as u64;
                 for (intent, outcome) in decided {
                     intent.decide(outcome, &state.notifier);
                 }
@@ -178,8 +183,9 @@ impl Actor for UnitOfWork {
             let batch: Vec<Intent> = state.queue.drain(..n).map(|(intent, _)| intent).collect();
             state.in_flight = true;
             let storage = state.storage.clone();
+            let stats = state.stats.clone();
             tokio::spawn(async move {
-                let decided = commit_batch(storage.as_ref(), batch).await;
+                let decided = commit_batch(storage.as_ref(), &stats, batch).await;
                 // If the unit of work died meanwhile, its supervisor restarts the engine
                 // and every zone rebuilds from the database; dropping here is safe.
                 let _ = myself.cast(UowMsg::Decided(decided));
@@ -190,7 +196,11 @@ impl Actor for UnitOfWork {
 }
 
 /// Commits `batch` in one transaction, or each intent alone if that fails.
-async fn commit_batch(storage: &dyn Storage, mut batch: Vec<Intent>) -> Vec<(Intent, Outcome)> {
+async fn commit_batch(
+    storage: &dyn Storage,
+    stats: &UowStats,
+    mut batch: Vec<Intent>,
+) -> Vec<(Intent, Outcome)> {
     // The intents' changes are moved (not copied) into one list, and handed back only if
     // the intents must be retried one by one.
     let counts: Vec<usize> = batch.iter().map(|i| i.changes.len()).collect();
@@ -201,7 +211,8 @@ async fn commit_batch(storage: &dyn Storage, mut batch: Vec<Intent>) -> Vec<(Int
     if changes.is_empty() {
         return batch.into_iter().map(|i| (i, Ok(()))).collect();
     }
-    match storage.commit(&changes).await {
+    let with_changes = counts.iter().filter(|&&n| n > 0).count();
+    match timed_commit(storage, stats, &changes, with_changes).await {
         Ok(()) => {
             debug!(
                 intents = batch.len(),
@@ -212,6 +223,7 @@ async fn commit_batch(storage: &dyn Storage, mut batch: Vec<Intent>) -> Vec<(Int
         }
         Err(err) if batch.len() == 1 => {
             warn!(error = %err, "commit failed");
+            stats.record_failed_intents(1);
             batch.into_iter().map(|i| (i, Err(failed(&err)))).collect()
         }
         Err(err) => {
@@ -223,16 +235,32 @@ async fn commit_batch(storage: &dyn Storage, mut batch: Vec<Intent>) -> Vec<(Int
                 let outcome = if intent.changes.is_empty() {
                     Ok(())
                 } else {
-                    storage.commit(&intent.changes).await.map_err(|e| {
-                        warn!(error = %e, "commit failed");
-                        failed(&e)
-                    })
+                    timed_commit(storage, stats, &intent.changes, 1)
+                        .await
+                        .map_err(|e| {
+                            warn!(error = %e, "commit failed");
+                            failed(&e)
+                        })
                 };
                 decided.push((intent, outcome));
             }
+            stats.record_failed_intents(decided.iter().filter(|(_, o)| o.is_err()).count());
             decided
         }
     }
+}
+
+/// One transaction of `intents` intents, counted and timed.
+async fn timed_commit(
+    storage: &dyn Storage,
+    stats: &UowStats,
+    changes: &[Change],
+    intents: usize,
+) -> Result<(), StorageError> {
+    let started = Instant::now();
+    let result = storage.commit(changes).await;
+    stats.record_transaction(intents, started.elapsed(), result.is_ok());
+    result
 }
 
 fn failed(err: &StorageError) -> CommitError {
@@ -316,7 +344,8 @@ mod tests {
             intent(&ids[2..3]),
             intent(&ids[3..5]),
         ];
-        let decided = commit_batch(&storage, batch).await;
+        let stats = UowStats::default();
+        let decided = commit_batch(&storage, &stats, batch).await;
         let outcomes: Vec<bool> = decided.iter().map(|(_, o)| o.is_ok()).collect();
         assert_eq!(outcomes, vec![true, true, false, true]);
         // Every intent got its own changes back for the retry, in order.
@@ -342,14 +371,103 @@ mod tests {
             &commits[1..],
             &[ids[0..2].to_vec(), vec![ids[2]], ids[3..5].to_vec()]
         );
+        // Counted per transaction: the failed batch of three intents with changes (the
+        // empty one is neither committed nor counted), then the three retries.
+        let counted = stats.snapshot();
+        assert_eq!(
+            (counted.committed, counted.failed, counted.failed_intents),
+            (2, 2, 1)
+        );
+        assert_eq!(counted.intents_per_batch.count, 4);
+        assert_eq!(counted.intents_per_batch.sum, 3 + 1 + 1 + 1);
+        assert_eq!(counted.commit_micros.count, 4);
 
         // Without a refusal, the whole batch is one transaction.
         let storage = Recording {
             poison: Uuid::nil(),
             commits: Mutex::new(Vec::new()),
         };
-        let decided = commit_batch(&storage, vec![intent(&ids[0..2]), intent(&ids[2..5])]).await;
+        let stats = UowStats::default();
+        let decided = commit_batch(
+            &storage,
+            &stats,
+            vec![intent(&ids[0..2]), intent(&ids[2..5])],
+        )
+        .await;
         assert!(decided.iter().all(|(_, o)| o.is_ok()));
         assert_eq!(storage.commits.lock().unwrap().clone(), vec![ids.clone()]);
+        let counted = stats.snapshot();
+        assert_eq!((counted.committed, counted.failed), (1, 0));
+        assert_eq!(
+            (
+                counted.intents_per_batch.count,
+                counted.intents_per_batch.sum
+            ),
+            (1, 2)
+        );
+    }
+
+    /// The running actor counts into the stats it was given: intents submitted while a
+    /// transaction is in flight share the next one.
+    #[tokio::test]
+    async fn the_actor_counts_every_transaction_it_runs() {
+        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+        let storage = Arc::new(Recording {
+            poison: ids[3],
+            commits: Mutex::new(Vec::new()),
+        });
+        let stats = Arc::new(UowStats::default());
+        let (actor, handle) = Actor::spawn(
+            None,
+            UnitOfWork,
+            UowArgs {
+                storage: storage.clone(),
+                notifier: None,
+                max_batch: 16,
+                max_queue: 16,
+                stats: stats.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        let uow = UowHandle {
+            actor: actor.clone(),
+            queue: Gate::new(16),
+        };
+        let submit = |ids: &[Uuid]| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let mut intent = intent(ids);
+            intent.on_outcome = Box::new(move |o| {
+                let _ = tx.send(o);
+            });
+            uow.submit(intent, None);
+            rx
+        };
+        // All four are in the mailbox before the actor runs: the first goes alone,
+        // the other three share the next transaction.
+        let outcomes = [
+            submit(&ids[0..1]),
+            submit(&ids[1..2]),
+            submit(&ids[2..3]),
+            submit(&ids[3..4]),
+        ];
+        let mut ok = Vec::new();
+        for rx in outcomes {
+            ok.push(rx.await.unwrap().is_ok());
+        }
+        assert_eq!(ok, vec![true, true, true, false]);
+        let counted = stats.snapshot();
+        let commits = storage.commits.lock().unwrap().len() as u64;
+        assert_eq!(counted.committed + counted.failed, commits);
+        assert_eq!(counted.intents_per_batch.count, commits);
+        assert_eq!(counted.commit_micros.count, commits);
+        assert_eq!(counted.failed_intents, 1);
+        // [0]; then [1, 2, 3], refused; then 1, 2 and 3 alone.
+        assert_eq!(commits, 5);
+        assert_eq!((counted.committed, counted.failed), (3, 2));
+        assert_eq!(counted.intents_per_batch.sum, 1 + 3 + 1 + 1 + 1);
+        assert_eq!(uow.queue.snapshot().in_flight, 0);
+        actor.stop(None);
+        handle.await.unwrap();
     }
 }

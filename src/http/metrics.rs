@@ -3,6 +3,11 @@
 //! text exposition format (version 0.0.4) after setting the gauges read from the app
 //! state at scrape time.
 //!
+//! The engine keeps its own counts (it does not depend on the `metrics` crate): gauges
+//! and counters read from it are set on the recorder at scrape time, and its two
+//! histograms, which arrive already bucketed, are written after the recorder's output
+//! (see [`write_commit_histograms`]).
+//!
 //! Each layer builds its own recorder and records through it (`with_local_recorder`); no
 //! global recorder is installed, so every server (and every test server in one process)
 //! counts only its own requests.
@@ -29,7 +34,7 @@ use metrics::{
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use pica_actors::GateStats;
+use pica_actors::{CommitStats, GateStats, HistogramSnapshot};
 use tower::{Layer, Service};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -44,6 +49,10 @@ const BUCKETS: [f64; 12] = [
 const REQUESTS: &str = "pica_http_requests_total";
 const DURATION: &str = "pica_http_request_duration_seconds";
 const IN_FLIGHT: &str = "pica_http_requests_in_flight";
+const UOW_BATCHES: &str = "pica_uow_batches_total";
+const UOW_COMMIT_FAILURES: &str = "pica_uow_commit_failures_total";
+const UOW_INTENTS_PER_BATCH: &str = "pica_uow_intents_per_batch";
+const UOW_COMMIT_SECONDS: &str = "pica_uow_commit_seconds";
 
 /// The route label of a request no route matched.
 const UNMATCHED: &str = "unmatched";
@@ -230,6 +239,22 @@ fn describe() {
         "pica_mail_outbox_pending",
         "Emails waiting in the outbox, as of the mailer's last pass."
     );
+    describe_counter!(
+        UOW_BATCHES,
+        "Transactions the unit of work ran (one storage commit each), by outcome. After a failed batch of several intents, each intent is committed again alone, and each of those retries counts too."
+    );
+    describe_counter!(
+        UOW_COMMIT_FAILURES,
+        "Intents whose commit failed for good (alone, or retried alone after their batch failed): their participants undo, and a client's write is answered 503."
+    );
+    describe_gauge!(
+        "pica_uow_queue_depth",
+        "Intents waiting for the unit of work's next transaction now (its mailbox and queue; the transaction in flight not included)."
+    );
+    describe_gauge!(
+        "pica_zone_mailbox_depth",
+        "Client requests in flight at the zone actor now: in its mailbox, being handled, or waiting for their commit."
+    );
     describe_gauge!("pica_database_info", "The database backend in use.");
     describe_gauge!("pica_build_info", "The running version of Pica.");
 }
@@ -278,12 +303,20 @@ fn record_state(state: &AppState) {
     // Admission control: per bounded queue (each zone actor, the book stock actor, the
     // commit queue), its limit, how full it is now, and how many requests it refused.
     let admission = state.engine.admission();
-    for (zone, stats) in admission.zones {
-        record_gate(&[("queue", "zone".into()), ("zone", zone.0)], stats);
+    for (zone, stats) in &admission.zones {
+        record_gate(
+            &[("queue", "zone".into()), ("zone", zone.0.clone())],
+            *stats,
+        );
+        gauge!("pica_zone_mailbox_depth", "zone" => zone.0.clone()).set(stats.in_flight as f64);
     }
     record_gate(&[("queue", "edge".into())], state.edge.snapshot());
     record_gate(&[("queue", "books".into())], admission.books);
     record_gate(&[("queue", "commit".into())], admission.commit);
+    // A pass of the commit gate is held from submission until the intent leaves the
+    // queue for a transaction, so its count is the queue's depth, read without asking
+    // the unit of work.
+    gauge!("pica_uow_queue_depth").set(admission.commit.in_flight as f64);
 
     if let Some(mail) = &state.mail {
         mail.record();
@@ -291,6 +324,63 @@ fn record_state(state: &AppState) {
 
     gauge!("pica_database_info", "backend" => state.db.backend()).set(1.0);
     gauge!("pica_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+/// The unit of work's counters, from the snapshot the histograms are written from.
+fn record_commits(commits: &CommitStats) {
+    counter!(UOW_BATCHES, "outcome" => "committed").absolute(commits.committed);
+    counter!(UOW_BATCHES, "outcome" => "failed").absolute(commits.failed);
+    counter!(UOW_COMMIT_FAILURES).absolute(commits.failed_intents);
+}
+
+/// Appends the unit of work's histograms in the text format. The recorder's histograms
+/// take one sample at a time, and the engine hands over counts already bucketed (it
+/// records them with a few atomic adds per transaction, not through this crate), so
+/// feeding them back as samples is not possible; two families written here are.
+fn write_commit_histograms(out: &mut String, commits: &CommitStats) {
+    write_histogram(
+        out,
+        UOW_INTENTS_PER_BATCH,
+        "Intents with changes in each transaction of the unit of work (a retry after a failed batch holds one).",
+        &commits.intents_per_batch,
+        1.0,
+    );
+    write_histogram(
+        out,
+        UOW_COMMIT_SECONDS,
+        "Time each transaction of the unit of work took in the database (storage commit), retries included.",
+        &commits.commit_micros,
+        1e6,
+    );
+}
+
+/// One histogram family with no labels; bounds and sum are divided by `per_unit` (a
+/// division by a power of ten prints as the decimal: 250 / 1e6 is `0.00025`).
+fn write_histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    histogram: &HistogramSnapshot,
+    per_unit: f64,
+) {
+    use std::fmt::Write;
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for &(bound, count) in &histogram.buckets {
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"{}\"}} {count}",
+            bound as f64 / per_unit
+        );
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", histogram.count);
+    let _ = writeln!(out, "{name}_sum {}", histogram.sum as f64 / per_unit);
+    let _ = writeln!(out, "{name}_count {}", histogram.count);
+    out.push('\n');
 }
 
 fn record_gate(labels: &[(&'static str, String)], stats: GateStats) {
@@ -313,13 +403,19 @@ async fn render(
     State(state): State<AppState>,
     Extension(metrics): Extension<Arc<Metrics>>,
 ) -> Response {
-    with_local_recorder(&metrics.recorder, || record_state(&state));
+    let commits = state.engine.commit_stats();
+    with_local_recorder(&metrics.recorder, || {
+        record_state(&state);
+        record_commits(&commits);
+    });
+    let mut text = metrics.handle.render();
+    write_commit_histograms(&mut text, &commits);
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        metrics.handle.render(),
+        text,
     )
         .into_response()
 }

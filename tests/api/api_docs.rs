@@ -265,12 +265,12 @@ async fn openapi_and_docs_are_served() {
 }
 
 /// One parsed sample line: metric name, labels, value.
-type Sample = (String, BTreeMap<String, String>, f64);
+pub(crate) type Sample = (String, BTreeMap<String, String>, f64);
 
 /// Parses the Prometheus text format strictly enough to catch malformed output: every
 /// line is a `# HELP`/`# TYPE` comment or a sample of a family whose TYPE came first,
 /// label values are quoted and escaped, values are numbers, series are not repeated.
-fn parse_prometheus(text: &str) -> Vec<Sample> {
+pub(crate) fn parse_prometheus(text: &str) -> Vec<Sample> {
     let name_ok = |n: &str| {
         !n.is_empty()
             && n.chars().enumerate().all(|(i, c)| {
@@ -372,7 +372,11 @@ fn parse_prometheus(text: &str) -> Vec<Sample> {
     samples
 }
 
-fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Option<&'a Sample> {
+pub(crate) fn find<'a>(
+    samples: &'a [Sample],
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'a Sample> {
     samples.iter().find(|(n, l, _)| {
         n == name
             && labels

@@ -28,6 +28,7 @@ mod idempotency;
 mod lifecycle;
 mod login_throttle;
 mod medimatch;
+mod metrics;
 mod openapi_input;
 mod reservations;
 mod series;
