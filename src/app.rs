@@ -52,7 +52,7 @@ impl Application {
         let std_listener = std::net::TcpListener::bind(settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         std_listener.set_nonblocking(true)?;
-        let starting = http::starting::StartingServer::start(&std_listener, limits(&settings))
+        let starting = crate::starting::StartingServer::start(&std_listener, limits(&settings))
             .context("serving while starting")?;
         if settings.jwt_secret_generated {
             warn!(

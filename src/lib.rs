@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod mail;
 pub mod medimatch;
 pub mod series;
+pub mod starting;
 pub mod storage;
 pub mod web;
 

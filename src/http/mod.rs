@@ -23,7 +23,6 @@ mod reservation_series;
 mod reservations;
 mod seat_codes;
 mod space;
-pub mod starting;
 mod state;
 pub use events::streams::{EventStreams, StreamSettings};
 pub use idempotency::IdempotencyLocks;

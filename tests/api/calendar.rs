@@ -1,16 +1,11 @@
 //! A reservation as an iCalendar file, parsed back by the `icalendar` crate and checked
 //! field by field: times in the space's zone, a UID that stays the same, the status.
 
-use std::str::FromStr;
-
-use icalendar::{
-    Calendar, CalendarComponent, CalendarDateTime, Component, DatePerhapsTime, Event, EventLike,
-    EventStatus,
-};
+use icalendar::{CalendarDateTime, Component, DatePerhapsTime, Event, EventLike, EventStatus};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 
-use crate::helpers::{Backend, TestApp, day, slot};
+use crate::helpers::{Backend, TestApp, calendar_events, day, slot};
 
 on_both_backends!(
     a_reservation_is_an_ics_event_in_the_space_zone_with_a_stable_uid,
@@ -29,17 +24,7 @@ async fn event_of(r: reqwest::Response) -> Event {
 }
 
 async fn events_of(r: reqwest::Response) -> Vec<Event> {
-    let text = r.text().await.unwrap();
-    let calendar = Calendar::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    let events: Vec<Event> = calendar
-        .components
-        .into_iter()
-        .filter_map(|c| match c {
-            CalendarComponent::Event(e) => Some(e),
-            _ => None,
-        })
-        .collect();
-    events
+    calendar_events(&r.text().await.unwrap())
 }
 
 fn local(d: Option<DatePerhapsTime>) -> (String, String) {

@@ -7,18 +7,17 @@
 //! "Exactly once" is checked soundly: after the expected messages arrive, the test waits
 //! until the outbox has no pending row (nothing more can be sent), then counts.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
-use icalendar::{Calendar, CalendarComponent, Component};
+use icalendar::Component;
 use mail_parser::MimeHeaders;
 use pica_actors::{Clock, ManualClock};
 use reqwest::StatusCode;
 
 use crate::helpers::smtp_sink::{Received, SmtpSink};
 use crate::helpers::sse::id_of;
-use crate::helpers::{Backend, TestApp, body, day, eventually, slot};
+use crate::helpers::{Backend, TestApp, body, calendar_events, day, eventually, slot};
 
 on_both_backends!(
     a_booking_sends_one_confirmation_with_its_calendar_file,
@@ -150,15 +149,7 @@ async fn a_booking_sends_one_confirmation_with_its_calendar_file(backend: Backen
         ics.content_type()
             .is_some_and(|t| t.ctype() == "text" && t.subtype() == Some("calendar"))
     );
-    let calendar = Calendar::from_str(ics.text_contents().unwrap()).unwrap();
-    let events: Vec<_> = calendar
-        .components
-        .iter()
-        .filter_map(|c| match c {
-            CalendarComponent::Event(e) => Some(e),
-            _ => None,
-        })
-        .collect();
+    let events = calendar_events(ics.text_contents().unwrap());
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].get_uid(), Some(format!("{id}@pica").as_str()));
     assert_eq!(events[0].get_summary(), Some("Seat Q3, Quiet Room"));
@@ -203,15 +194,7 @@ async fn a_weekly_series_sends_one_confirmation_with_its_recurring_entry(backend
         assert!(text.contains(&shown), "{shown} in {text}");
     }
     let ics = parsed.attachments().next().expect("an attachment");
-    let calendar = Calendar::from_str(ics.text_contents().unwrap()).unwrap();
-    let events: Vec<_> = calendar
-        .components
-        .iter()
-        .filter_map(|c| match c {
-            CalendarComponent::Event(e) => Some(e),
-            _ => None,
-        })
-        .collect();
+    let events = calendar_events(ics.text_contents().unwrap());
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].get_uid(), Some(format!("{id}@pica").as_str()));
     let rule = events[0].property_value("RRULE").unwrap();

@@ -4,16 +4,14 @@
 //! retries, a restart, and the series as one recurring `.ics` entry whose rule yields
 //! exactly its occurrences.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
-use icalendar::{Calendar, CalendarComponent, Component, EventLike};
+use icalendar::{Component, EventLike};
 use pica_actors::{Reservation, ReservationStatus};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::seats::series_body;
-use crate::helpers::{Backend, TestApp, audit, body, day, slot};
+use crate::helpers::{Backend, TestApp, audit, body, calendar_events, day, slot};
 
 on_both_backends!(
     a_series_books_every_date_or_none_and_names_the_dates_in_the_way,
@@ -438,15 +436,7 @@ async fn a_series_is_one_recurring_ics_event_whose_rule_yields_its_occurrences(b
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["content-type"], "text/calendar; charset=utf-8");
         let text = r.text().await.unwrap();
-        let calendar = Calendar::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        let mut events: Vec<icalendar::Event> = calendar
-            .components
-            .into_iter()
-            .filter_map(|c| match c {
-                CalendarComponent::Event(e) => Some(e),
-                _ => None,
-            })
-            .collect();
+        let mut events = calendar_events(&text);
         assert_eq!(events.len(), 1, "{text}");
         (events.remove(0), text)
     };

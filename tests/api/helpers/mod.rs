@@ -104,6 +104,21 @@ where
     }
 }
 
+/// The events of an iCalendar text, parsed by the `icalendar` crate (panics, showing
+/// the text, if it does not parse).
+pub fn calendar_events(text: &str) -> Vec<icalendar::Event> {
+    use std::str::FromStr;
+    let calendar = icalendar::Calendar::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    calendar
+        .components
+        .into_iter()
+        .filter_map(|c| match c {
+            icalendar::CalendarComponent::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Runs one SQL statement on the test database (failure injection).
 pub async fn execute(db: &Db, sql: &'static str) {
     match db {

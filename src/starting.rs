@@ -3,7 +3,9 @@
 //! from the first moment, so a liveness probe sees the process alive (`/healthz` 200)
 //! rather than refused connections (which would get it killed and restarted in a
 //! loop), a readiness probe sees it is not ready yet (`/readyz` 503), and every other
-//! request hears 503 with `Retry-After` at once.
+//! request hears 503 with `Retry-After` at once. It lives outside `http/` because it is
+//! not the API: its two answers are the documented `/healthz` and `/readyz` ones, given
+//! before the API's router exists.
 
 use std::io;
 
