@@ -76,6 +76,9 @@ pub enum NotifierMsg {
         reply: RpcReplyPort<Subscription>,
     },
     /// A zone actor (re)started with this committed state; its later events follow.
+    /// The layout's order of zones, before they load (concurrently) on the engine's
+    /// start: snapshots list zones in this order.
+    ZoneOrder(Vec<ZoneId>),
     ZoneLoaded {
         zone: ZoneId,
         seats: Vec<SeatLayout>,
@@ -174,6 +177,7 @@ impl Actor for Notifier {
                     snapshot,
                 });
             }
+            NotifierMsg::ZoneOrder(order) => state.projection.set_order(order),
             NotifierMsg::ZoneLoaded {
                 zone,
                 seats,

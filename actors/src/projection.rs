@@ -98,11 +98,23 @@ struct ZoneView {
 
 #[derive(Debug, Clone, Default)]
 pub struct Projection {
-    /// In the order the zones first loaded (the layout order).
+    /// In the layout's order (see [`set_order`](Self::set_order)); a zone the order does
+    /// not name (added later by an admin) goes after the others.
     zones: Vec<(ZoneId, ZoneView)>,
+    /// The layout's order of zones, told by the supervisor before the zones load: they
+    /// load concurrently, so the order they arrive in is not the display order.
+    order: Vec<ZoneId>,
 }
 
 impl Projection {
+    pub fn set_order(&mut self, order: Vec<ZoneId>) {
+        self.order = order;
+        let rank = |zone: &ZoneId| self.order.iter().position(|z| z == zone);
+        let mut zones = std::mem::take(&mut self.zones);
+        zones.sort_by_key(|(id, _)| rank(id).unwrap_or(usize::MAX));
+        self.zones = zones;
+    }
+
     /// Replaces a zone's state with what its actor loaded from the database.
     pub fn load(
         &mut self,
@@ -126,7 +138,16 @@ impl Projection {
         };
         match self.zones.iter_mut().find(|(id, _)| id == &zone) {
             Some((_, slot)) => *slot = view,
-            None => self.zones.push((zone, view)),
+            None => {
+                let rank = |z: &ZoneId| self.order.iter().position(|o| o == z);
+                let mine = rank(&zone).unwrap_or(usize::MAX);
+                let at = self
+                    .zones
+                    .iter()
+                    .position(|(id, _)| rank(id).unwrap_or(usize::MAX) > mine)
+                    .unwrap_or(self.zones.len());
+                self.zones.insert(at, (zone, view));
+            }
         }
     }
 
@@ -247,6 +268,21 @@ mod tests {
             service: SeatService::InService,
             spot: Default::default(),
         }]
+    }
+
+    #[test]
+    fn zones_loading_in_any_order_are_listed_in_the_layouts() {
+        let mut p = Projection::default();
+        p.set_order(vec![zone("coworking"), zone("cafe"), zone("quiet")]);
+        for z in ["quiet", "coworking", "lab", "cafe"] {
+            p.load(zone(z), seats(), vec![], vec![]);
+        }
+        let all = p.snapshot(&Scope::Public { zone: None });
+        assert_eq!(
+            all.iter().map(|z| z.zone.0.as_str()).collect::<Vec<_>>(),
+            // A zone the order does not know (added later) comes last.
+            ["coworking", "cafe", "quiet", "lab"]
+        );
     }
 
     #[test]

@@ -160,6 +160,9 @@ impl EngineSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         let layouts = std::mem::take(&mut state.args.zones);
+        // Told first (mailboxes are in order), so the zones' loads land in display order.
+        let order = layouts.iter().map(|z| z.id.clone()).collect();
+        let _ = state.notifier.cast(NotifierMsg::ZoneOrder(order));
         let starts = layouts.into_iter().map(|layout| {
             let zone = layout.id.clone();
             let args = Self::zone_args(state, zone.clone(), Some(layout));
