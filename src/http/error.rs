@@ -37,7 +37,11 @@ pub struct ConflictBody {
 #[schema(as = SeriesConflictError)]
 pub struct SeriesConflictBody {
     pub detail: String,
-    pub conflicts: Vec<DateConflict>,
+    /// Every date that could not be booked and why; absent when the refusal is not
+    /// about dates (the seat is out of service, the series limit would be passed)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub conflicts: Option<Vec<DateConflict>>,
 }
 
 /// One date of a refused series.
@@ -188,7 +192,7 @@ impl IntoResponse for ApiError {
             .into_response(),
             ApiError::SeriesConflict { conflicts, .. } => Json(SeriesConflictBody {
                 detail,
-                conflicts: conflicts.clone(),
+                conflicts: Some(conflicts.clone()),
             })
             .into_response(),
             ApiError::Medimatch(_) => Json(MedimatchBody {
