@@ -57,6 +57,13 @@ impl Calendar {
         Interval::new(start, end).ok_or_else(|| invalid("opening hours are empty"))
     }
 
+    /// Whether a local time of day is a slot boundary (`09:30` on a 30-minute grid).
+    pub(crate) fn on_slot_grid(&self, t: NaiveTime) -> bool {
+        (t.hour() * 60 + t.minute()).is_multiple_of(self.slot_minutes)
+            && t.second() == 0
+            && t.nanosecond() == 0
+    }
+
     /// The start of the slot `now` falls in.
     pub(crate) fn current_slot_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let local = now.with_timezone(&self.timezone);
@@ -91,11 +98,7 @@ impl Calendar {
         let interval = Interval::new(start.with_timezone(&Utc), end.with_timezone(&Utc))
             .ok_or_else(|| invalid("`end` must be after `start`"))?;
         for (name, at) in [("start", interval.start), ("end", interval.end)] {
-            let local = at.with_timezone(&self.timezone);
-            if (local.hour() * 60 + local.minute()) % self.slot_minutes != 0
-                || local.second() != 0
-                || local.nanosecond() != 0
-            {
+            if !self.on_slot_grid(at.with_timezone(&self.timezone).time()) {
                 return Err(invalid(format!(
                     "`{name}` must be on a {}-minute slot boundary",
                     self.slot_minutes
@@ -128,10 +131,11 @@ fn parse_instant(name: &str, raw: &str) -> Result<DateTime<FixedOffset>, ApiErro
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn calendar() -> Calendar {
+    /// The demo space's rules: Jakarta, 08:00-22:00, 30-minute slots, 30 days ahead.
+    pub(crate) fn calendar() -> Calendar {
         Calendar {
             timezone: chrono_tz::Asia::Jakarta,
             opens: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),

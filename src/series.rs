@@ -4,7 +4,7 @@
 //! own (opening hours, slot grid, horizon); a pattern that runs past the horizon is
 //! refused whole rather than cut short, so a member never gets fewer dates than asked.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use pica_actors::Interval;
 
 use crate::config::Calendar;
@@ -70,7 +70,7 @@ impl WeeklyPattern {
             return Err(invalid("`end_time` must be after `start_time`"));
         }
         for (name, t) in [("start_time", starts), ("end_time", ends)] {
-            if (t.hour() * 60 + t.minute()) % calendar.slot_minutes != 0 {
+            if !calendar.on_slot_grid(t) {
                 return Err(invalid(format!(
                     "`{name}` must be on a {}-minute slot boundary",
                     calendar.slot_minutes
@@ -141,17 +141,8 @@ impl WeeklyPattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::tests::calendar;
     use chrono::TimeZone;
-
-    fn calendar() -> Calendar {
-        Calendar {
-            timezone: chrono_tz::Asia::Jakarta,
-            opens: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
-            closes: NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
-            slot_minutes: 30,
-            horizon_days: 30,
-        }
-    }
 
     /// Tuesday 2030-01-01, 10:00 in Jakarta.
     fn now() -> DateTime<Utc> {

@@ -101,18 +101,22 @@ pub struct Projection {
     /// In the layout's order (see [`set_order`](Self::set_order)); a zone the order does
     /// not name (added later by an admin) goes after the others.
     zones: Vec<(ZoneId, ZoneView)>,
-    /// The layout's order of zones, told by the supervisor before the zones load: they
-    /// load concurrently, so the order they arrive in is not the display order.
-    order: Vec<ZoneId>,
+    /// Each zone's place in the layout, told by the supervisor before the zones load:
+    /// they load concurrently, so the order they arrive in is not the display order.
+    order: std::collections::HashMap<ZoneId, usize>,
 }
 
 impl Projection {
     pub fn set_order(&mut self, order: Vec<ZoneId>) {
-        self.order = order;
-        let rank = |zone: &ZoneId| self.order.iter().position(|z| z == zone);
+        self.order = order.into_iter().enumerate().map(|(i, z)| (z, i)).collect();
         let mut zones = std::mem::take(&mut self.zones);
-        zones.sort_by_key(|(id, _)| rank(id).unwrap_or(usize::MAX));
+        zones.sort_by_key(|(id, _)| self.rank(id));
         self.zones = zones;
+    }
+
+    /// A zone's place in the layout; a zone the order does not name comes last.
+    fn rank(&self, zone: &ZoneId) -> usize {
+        self.order.get(zone).copied().unwrap_or(usize::MAX)
     }
 
     /// Replaces a zone's state with what its actor loaded from the database.
@@ -139,12 +143,11 @@ impl Projection {
         match self.zones.iter_mut().find(|(id, _)| id == &zone) {
             Some((_, slot)) => *slot = view,
             None => {
-                let rank = |z: &ZoneId| self.order.iter().position(|o| o == z);
-                let mine = rank(&zone).unwrap_or(usize::MAX);
+                let mine = self.rank(&zone);
                 let at = self
                     .zones
                     .iter()
-                    .position(|(id, _)| rank(id).unwrap_or(usize::MAX) > mine)
+                    .position(|(id, _)| self.rank(id) > mine)
                     .unwrap_or(self.zones.len());
                 self.zones.insert(at, (zone, view));
             }
