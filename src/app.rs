@@ -24,7 +24,7 @@ use crate::http;
 use crate::http::AppState;
 use crate::mail::{MailStats, Mailer};
 use crate::medimatch::{MediMatch, Recommender};
-use crate::storage::{Db, MailingStorage};
+use crate::storage::{Db, EngineStorage};
 
 pub struct Application {
     listener: TcpListener,
@@ -120,12 +120,18 @@ impl Application {
                 hash_queue: settings.password_hash_queue,
             },
         ));
-        // With mail on, the engine commits through storage that also fills the outbox.
+        // The engine commits on a connection of its own; with mail on, its commits
+        // also fill the outbox.
         let wake = Arc::new(tokio::sync::Notify::new());
-        let storage: Arc<dyn pica_actors::Storage> = match &settings.mail {
-            Some(_) => Arc::new(MailingStorage::new(db.clone(), wake.clone())),
-            None => Arc::new(db.clone()),
-        };
+        let writer = db
+            .writer()
+            .await
+            .context("opening the writer's connection")?;
+        let storage = Arc::new(EngineStorage::new(
+            db.clone(),
+            writer,
+            settings.mail.as_ref().map(|_| wake.clone()),
+        ));
         let (engine, engine_task) = Engine::start(storage, clock, config)
             .await
             .context("starting the engine")?;
@@ -151,7 +157,7 @@ impl Application {
             }
             None => (None, None),
         };
-        let state = AppState {
+        let state = AppState::new(http::Shared {
             auth,
             db,
             engine,
@@ -161,7 +167,7 @@ impl Application {
             edge: pica_actors::admission::Gate::new(settings.max_in_flight),
             mail: mail_stats,
             settings: Arc::new(settings),
-        };
+        });
         let router = router(state.clone());
         Ok(Self {
             listener,

@@ -1,7 +1,7 @@
 //! Email notifications (docs/email.md), on when `PICA_SMTP_URL` is set.
 //!
 //! The engine never sends mail. Its commits write outbox rows in the same transaction
-//! as their cause (`storage::MailingStorage`), and this module's mailer, one tokio task,
+//! as their cause (`storage::EngineStorage`), and this module's mailer, one tokio task,
 //! drains the outbox: it wakes when a commit queued mail, when a retry falls due, and
 //! every `PICA_MAIL_POLL_MS` to queue due reminders. A slow or dead SMTP server delays
 //! only the mail; bookings go on at full speed.

@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use super::books::BookWrites;
 use super::dialect::{Dialect, both, on_pool};
-use super::idempotency::Record;
 use super::layout::LayoutWrites;
 use super::mail_outbox::{MailKind, OutboxWrites, mail_caused_by};
 use super::reservations::ReservationWrites;
+use super::rounds::{Round, Rounds};
 use super::series::SeriesWrites;
 use super::waitlist::WaitlistWrites;
 use super::{Db, storage_error};
@@ -77,24 +77,34 @@ impl Db {
     }
 }
 
-/// The engine's storage when mail is on (`PICA_SMTP_URL`): each commit also queues, in
-/// the same transaction, the mail its changes cause (a transactional outbox: the message
-/// exists exactly when its cause committed: invariant 16, docs/architecture.md), then
-/// wakes the mailer. With mail off the engine gets the plain [`Db`], whose commits write
-/// nothing more.
-pub struct MailingStorage {
+/// The engine's storage in the service: it rebuilds from the shared pool, and commits
+/// on a writer of its own, a pool of one connection opened at start and kept
+/// ([`Db::writer`]). The unit of work is the only writer and has one transaction in
+/// flight, so that connection is always free for it: a commit never waits behind the
+/// edge's reads for a connection, nor behind another writer for SQLite's write lock, and
+/// the connection's prepared statements stay warm.
+///
+/// With mail on (`PICA_SMTP_URL`), each commit also queues, in the same transaction,
+/// the mail its changes cause (a transactional outbox: the message exists exactly when
+/// its cause committed: invariant 16, docs/architecture.md), then wakes the mailer.
+/// With mail off, commits write nothing more.
+pub struct EngineStorage {
+    /// The shared pool: start-up reads.
     db: Db,
-    wake: Arc<Notify>,
+    /// The unit of work's own connection.
+    writer: Db,
+    /// The mailer's wake-up, when mail is on.
+    mail: Option<Arc<Notify>>,
 }
 
-impl MailingStorage {
-    pub fn new(db: Db, wake: Arc<Notify>) -> Self {
-        Self { db, wake }
+impl EngineStorage {
+    pub fn new(db: Db, writer: Db, mail: Option<Arc<Notify>>) -> Self {
+        Self { db, writer, mail }
     }
 }
 
 #[async_trait]
-impl Storage for MailingStorage {
+impl Storage for EngineStorage {
     async fn load_layout(&self) -> Result<Vec<ZoneLayout>, StorageError> {
         self.db.load_layout().await
     }
@@ -112,11 +122,14 @@ impl Storage for MailingStorage {
     }
 
     async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {
+        let Some(wake) = &self.mail else {
+            return self.writer.commit_batch(changes, &[]).await;
+        };
         let mail = mail_caused_by(changes);
-        self.db.commit_batch(changes, &mail).await?;
+        self.writer.commit_batch(changes, &mail).await?;
         if !mail.is_empty() {
             // A permit is stored if the mailer is busy, so no wake-up is lost.
-            self.wake.notify_one();
+            wake.notify_one();
         }
         Ok(())
     }
@@ -131,87 +144,59 @@ impl Storage for MailingStorage {
 }
 
 both!(connection: trait UnitOfWork {
-    /// Runs of reservation inserts (and of status changes) go out as few statements as
-    /// the dialect allows: a batch costs a few round trips rather than one per change.
+    /// Reservation inserts and status changes go out in rounds (`rounds`), one
+    /// statement of each kind per round: a batch costs a few round trips rather than
+    /// one per change or per short run.
     async fn apply_batch(&mut self, changes: &[Change]) -> Result<(), sqlx::Error> {
-        let mut rest = changes;
-        // Idempotency keys go in last, after the rows they point to; collecting them
-        // keeps the records between reservation inserts from cutting those into short
-        // runs.
+        let mut rounds = Rounds::default();
+        // Idempotency keys go in last, after the rows they point to.
         let mut records = Vec::new();
-        while let Some(change) = rest.first() {
-            let done = match change {
-                Change::CreateSeries { .. } => {
-                    self.insert_series(change).await?;
-                    1
+        for change in changes {
+            match change {
+                Change::CreateReservation { reservation } => rounds.create(reservation),
+                Change::SetReservationStatus { id, .. } => rounds.status(*id, change),
+                Change::RecordIdempotency { tag, created } => records.push((tag, *created)),
+                _ => {
+                    // A barrier: what was gathered before it goes out first.
+                    self.write_rounds(&mut rounds).await?;
+                    self.apply_one(change).await?;
                 }
-                Change::CreateReservation { .. } => {
-                    let (creates, n) = reservation_run(rest, &mut records);
-                    self.insert_reservations(&creates).await?;
-                    n
-                }
-                Change::RecordIdempotency { tag, created } => {
-                    records.push((tag, *created));
-                    1
-                }
-                Change::SetReservationStatus { .. } => {
-                    let n = status_run_len(rest);
-                    self.set_reservation_statuses(&rest[..n]).await?;
-                    n
-                }
-                Change::EndReservation { .. } => {
-                    self.end_reservation(change).await?;
-                    1
-                }
-                Change::CreateWaitlistEntry { .. } | Change::UpdateWaitlistEntry { .. } => {
-                    self.apply_waitlist_change(change).await?;
-                    1
-                }
-                Change::AddSeat { .. }
-                | Change::SetSeatService { .. }
-                | Change::MoveSeat { .. } => {
-                    self.apply_layout_change(change).await?;
-                    1
-                }
-                Change::CreateBookReservation { .. }
-                | Change::SetBookReservationStatus { .. }
-                | Change::SetBookTotal { .. } => {
-                    self.apply_book_change(change).await?;
-                    1
-                }
-            };
-            rest = &rest[done..];
+            }
         }
+        self.write_rounds(&mut rounds).await?;
         self.insert_idempotency_keys(&records, Utc::now()).await
     }
-});
 
-/// The leading run of reservation inserts (with the key records between them, which do
-/// not break the run): the reservations to insert together, and how many changes the
-/// run spans. The records are added to `records`.
-fn reservation_run<'a>(
-    changes: &'a [Change],
-    records: &mut Vec<Record<'a>>,
-) -> (Vec<&'a Reservation>, usize) {
-    let mut creates = Vec::new();
-    let mut n = 0;
-    for change in changes {
-        match change {
-            Change::CreateReservation { reservation } => creates.push(reservation),
-            Change::RecordIdempotency { tag, created } => records.push((tag, *created)),
-            _ => break,
+    /// Sends the rounds gathered so far, in order.
+    async fn write_rounds(&mut self, rounds: &mut Rounds<'_>) -> Result<(), sqlx::Error> {
+        for round in rounds.take() {
+            match round {
+                Round::Statuses(updates) => self.set_reservation_statuses(&updates).await?,
+                Round::Creates(creates) => self.insert_reservations(&creates).await?,
+            }
         }
-        n += 1;
+        Ok(())
     }
-    (creates, n)
-}
 
-/// The leading run of status changes, cut before a reservation appears a second time
-/// (one statement could not apply both changes in order).
-fn status_run_len(changes: &[Change]) -> usize {
-    let mut seen = std::collections::HashSet::new();
-    changes
-        .iter()
-        .take_while(|c| matches!(c, Change::SetReservationStatus { id, .. } if seen.insert(*id)))
-        .count()
-}
+    /// A change that is neither a reservation insert, a status change nor a key record.
+    async fn apply_one(&mut self, change: &Change) -> Result<(), sqlx::Error> {
+        match change {
+            Change::CreateSeries { .. } => self.insert_series(change).await,
+            Change::EndReservation { .. } => self.end_reservation(change).await,
+            Change::CreateWaitlistEntry { .. } | Change::UpdateWaitlistEntry { .. } => {
+                self.apply_waitlist_change(change).await
+            }
+            Change::AddSeat { .. } | Change::SetSeatService { .. } | Change::MoveSeat { .. } => {
+                self.apply_layout_change(change).await
+            }
+            Change::CreateBookReservation { .. }
+            | Change::SetBookReservationStatus { .. }
+            | Change::SetBookTotal { .. } => self.apply_book_change(change).await,
+            Change::CreateReservation { .. }
+            | Change::SetReservationStatus { .. }
+            | Change::RecordIdempotency { .. } => {
+                unreachable!("gathered into rounds: {change:?}")
+            }
+        }
+    }
+});

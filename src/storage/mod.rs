@@ -14,13 +14,15 @@ mod idempotency;
 mod layout;
 mod mail_outbox;
 mod reservations;
+mod rounds;
 mod seed;
 mod series;
 mod waitlist;
 
 pub use accounts::{ApiKeyRecord, AuthState, KeyOwner, RefreshRecord, UserSummary};
 pub use books::BookReservationQuery;
-pub use engine::MailingStorage;
+pub use dialect::SET_RESERVATION_STATUSES_PG;
+pub use engine::EngineStorage;
 pub use idempotency::StoredKey;
 pub use mail_outbox::{MailEnd, MailKind, MailQueue, QueuedMail};
 pub use waitlist::WaitlistQuery;

@@ -15,6 +15,7 @@ mod admin;
 mod admission;
 mod api_docs;
 mod bad_input;
+mod batch_writes;
 mod bench_smoke;
 mod books;
 mod bundles;

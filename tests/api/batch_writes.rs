@@ -1,0 +1,159 @@
+//! The unit of work's batch statements: a batch's reservation inserts and status changes
+//! go out in rounds (all status changes, then all inserts, then what had to wait), not
+//! in the batch's order. These tests commit hand-made batches straight through the
+//! storage port, where a wrong order would be refused by the database's overlap wall,
+//! and check the rows after; on PostgreSQL, the status round's generic plan.
+
+use chrono::{Duration, Utc};
+use pica_actors::{Change, Reservation, ReservationStatus, SeatNumber, Storage, UserId};
+use uuid::Uuid;
+
+use crate::helpers::{Backend, TestApp, body, slot};
+
+on_both_backends!(a_batch_in_rounds_ends_as_if_applied_in_order);
+
+fn booking(user_id: UserId, seat: &str, like: &Reservation) -> Reservation {
+    Reservation {
+        id: Uuid::now_v7(),
+        user_id,
+        seat: SeatNumber(seat.into()),
+        zone: like.zone.clone(),
+        interval: like.interval,
+        status: ReservationStatus::Confirmed,
+        created_at: Utc::now(),
+        series: None,
+    }
+}
+
+fn status(r: &Reservation, from: ReservationStatus, to: ReservationStatus) -> Change {
+    Change::SetReservationStatus {
+        id: r.id,
+        from,
+        to,
+        at: Utc::now(),
+    }
+}
+
+fn create(r: &Reservation) -> Change {
+    Change::CreateReservation {
+        reservation: r.clone(),
+    }
+}
+
+async fn a_batch_in_rounds_ends_as_if_applied_in_order(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let token = app.user("rounds").await;
+    let booked = body(app.reserve(&token, slot("Q1", 1, 9, 10)).await).await;
+    let db = app.stop().await;
+    let db = db.connect().await;
+    let id: Uuid = booked["id"].as_str().unwrap().parse().unwrap();
+    let a = db.reservation(id).await.unwrap().unwrap();
+    let user = a.user_id;
+    use ReservationStatus::{Cancelled, CheckedIn, Completed, Confirmed};
+
+    // In the batch's order: an insert on Q2, the cancel of A (Q1 09–10), an insert on
+    // Q1 09–10 (only valid after that cancel), an insert then its own cancel, and two
+    // changes of one row (an insert, then checked in, then completed).
+    let b = booking(user, "Q2", &a);
+    let c = booking(user, "Q1", &a);
+    let d = booking(user, "Q3", &a);
+    let e = booking(user, "Q4", &a);
+    let batch = vec![
+        create(&b),
+        status(&a, Confirmed, Cancelled),
+        create(&c),
+        create(&d),
+        status(&d, Confirmed, Cancelled),
+        create(&e),
+        status(&e, Confirmed, CheckedIn),
+        status(&e, CheckedIn, Completed),
+    ];
+    db.commit(&batch)
+        .await
+        .expect("the batch commits in one transaction");
+    let statuses = |r: &Reservation| {
+        let db = &db;
+        let id = r.id;
+        async move { db.reservation(id).await.unwrap().map(|r| r.status) }
+    };
+    assert_eq!(statuses(&a).await, Some(Cancelled));
+    assert_eq!(statuses(&b).await, Some(Confirmed));
+    assert_eq!(statuses(&c).await, Some(Confirmed));
+    assert_eq!(statuses(&d).await, Some(Cancelled));
+    assert_eq!(statuses(&e).await, Some(Completed));
+
+    // An insert that overlaps a row still active is refused, whatever its place in the
+    // batch, and the whole batch with it: the cancel of B does not free Q1.
+    let f = booking(user, "Q5", &a);
+    let clash = booking(user, "Q1", &a);
+    let refused = vec![create(&f), status(&b, Confirmed, Cancelled), create(&clash)];
+    assert!(db.commit(&refused).await.is_err(), "Q1 is held by C");
+    assert_eq!(statuses(&f).await, None, "nothing of a refused batch stays");
+    assert_eq!(statuses(&b).await, Some(Confirmed));
+
+    // A status change whose row is not in its expected status fails the batch.
+    let stale = vec![create(&f), status(&a, Confirmed, Cancelled)];
+    assert!(db.commit(&stale).await.is_err(), "A is already cancelled");
+    assert_eq!(statuses(&f).await, None);
+
+    if backend == Backend::Postgres {
+        status_round_uses_the_primary_key_as_a_generic_plan(&db).await;
+    }
+    db.close().await;
+}
+
+/// The status round's statement, planned generically (as a prepared statement is after
+/// a few executions), looks each row up by the primary key: it does not scan the table,
+/// however many rows it holds.
+async fn status_round_uses_the_primary_key_as_a_generic_plan(db: &pica::storage::Db) {
+    let pica::storage::Db::Postgres(pool) = db else {
+        unreachable!()
+    };
+    // Enough finished rows that a scan would be expensive, and fresh statistics.
+    sqlx::raw_sql(
+        "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
+         status, created_at, updated_at) \
+         SELECT gen_random_uuid(), r.user_id, r.seat_number, r.zone_id, \
+         r.starts_at - make_interval(days => g), r.ends_at - make_interval(days => g), \
+         'completed', now(), now() \
+         FROM (SELECT * FROM reservations LIMIT 1) r, generate_series(1, 20000) g; \
+         ANALYZE reservations;",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let prepare = format!(
+        "SET plan_cache_mode = force_generic_plan; PREPARE statuses AS {}",
+        pica::storage::SET_RESERVATION_STATUSES_PG
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let ids = format!("{{{},{}}}", Uuid::now_v7(), Uuid::now_v7());
+    let explain = format!(
+        "EXPLAIN EXECUTE statuses('{ids}', '{{confirmed,confirmed}}', \
+         '{{cancelled,cancelled}}', '{{{now},{now}}}')",
+        now = (Utc::now() - Duration::hours(1)).to_rfc3339()
+    );
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains(" on reservations_pkey"),
+        "the generic plan does not look rows up by id:\n{plan}"
+    );
+    assert!(
+        !plan.contains("Seq Scan on reservations"),
+        "the generic plan scans the table:\n{plan}"
+    );
+    sqlx::raw_sql("DEALLOCATE statuses; RESET plan_cache_mode")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+}
