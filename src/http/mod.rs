@@ -27,7 +27,7 @@ mod state;
 pub use events::streams::{EventStreams, StreamSettings};
 pub use idempotency::IdempotencyLocks;
 pub use public::{Email, Password, Username};
-pub use state::AppState;
+pub use state::{AppState, Shared};
 pub use views::{IntervalView, local};
 mod views;
 mod waitlist;

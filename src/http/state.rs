@@ -1,5 +1,6 @@
 //! The state every handler can reach.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use pica_actors::Engine;
@@ -10,9 +11,28 @@ use crate::http::IdempotencyLocks;
 use crate::medimatch::MediMatch;
 use crate::storage::Db;
 
-/// What every handler can reach. Handlers hold no domain state of their own.
+/// What every handler can reach, behind one `Arc`: axum clones the state into every
+/// request's handler, and one reference count is cheaper than one per field. Handlers
+/// hold no domain state of their own.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub db: Db,
     pub engine: Engine,
     pub settings: Arc<Settings>,
