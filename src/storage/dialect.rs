@@ -260,8 +260,9 @@ pub(super) trait Dialect {
 /// Row counts of SQLite's multi-row statements. Each statement is a round trip to the
 /// connection's worker thread, so a run of changes goes out in pieces of at most the
 /// largest count, each as one statement of the smallest size that holds it, padded with
-/// NULL rows the statement skips: five statements, each prepared once per connection,
-/// serve every batch size.
+/// NULL rows the statement skips: five statements per kind of write (reservation
+/// inserts, status changes, key records), each prepared once per connection, serve
+/// every batch size.
 pub(super) const ROW_CLASSES: [usize; 5] = [1, 4, 16, 64, 256];
 
 /// `changes` in pieces, each with the index of its row class.
@@ -302,6 +303,17 @@ static SET_RESERVATION_STATUSES: LazyLock<Vec<String>> = LazyLock::new(|| {
         "UPDATE reservations SET status = v.column3, updated_at = v.column4 FROM (VALUES ",
         "(?, ?, ?, ?)",
         ") AS v WHERE reservations.id = v.column1 AND reservations.status = v.column2",
+    )
+});
+
+static INSERT_IDEMPOTENCY_KEYS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    multi_row_statements(
+        "INSERT INTO idempotency_keys (user_id, scope, key, fingerprint, reservation_id, \
+         book_reservation_id, waitlist_entry_id, api_key_id, created_at) \
+         SELECT column1, column2, column3, column4, column5, column6, column7, column8, \
+         column9 FROM (VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ") WHERE column1 IS NOT NULL",
     )
 });
 
@@ -361,24 +373,26 @@ impl Dialect for SqliteConnection {
         records: &[Record<'_>],
         now: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
-        for (tag, created) in records {
-            let [reservation, book, entry, key] = id_columns(*created);
-            sqlx::query(
-                "INSERT INTO idempotency_keys (user_id, scope, key, fingerprint, reservation_id, \
-                 book_reservation_id, waitlist_entry_id, api_key_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(tag.user_id)
-            .bind(&tag.scope)
-            .bind(&tag.key)
-            .bind(&tag.fingerprint)
-            .bind(reservation)
-            .bind(book)
-            .bind(entry)
-            .bind(key)
-            .bind(Stamp(now))
-            .execute(&mut *self)
-            .await?;
+        for (class, piece) in pieces(records) {
+            let mut query =
+                sqlx::query(sqlx::AssertSqlSafe(INSERT_IDEMPOTENCY_KEYS[class].as_str()));
+            for (tag, created) in piece {
+                let [reservation, book, entry, key] = id_columns(*created);
+                query = query
+                    .bind(tag.user_id)
+                    .bind(&tag.scope)
+                    .bind(&tag.key)
+                    .bind(&tag.fingerprint)
+                    .bind(reservation)
+                    .bind(book)
+                    .bind(entry)
+                    .bind(key)
+                    .bind(Stamp(now));
+            }
+            for _ in 0..(ROW_CLASSES[class] - piece.len()) * 9 {
+                query = query.bind(None::<i64>);
+            }
+            query.execute(&mut *self).await?;
         }
         Ok(())
     }

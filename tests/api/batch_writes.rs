@@ -5,7 +5,9 @@
 //! and check the rows after; on PostgreSQL, the status round's generic plan.
 
 use chrono::{Duration, Utc};
-use pica_actors::{Change, Reservation, ReservationStatus, SeatNumber, Storage, UserId};
+use pica_actors::{
+    Change, Created, IdempotencyTag, Reservation, ReservationStatus, SeatNumber, Storage, UserId,
+};
 use uuid::Uuid;
 
 use crate::helpers::{Backend, TestApp, body, slot};
@@ -31,6 +33,19 @@ fn status(r: &Reservation, from: ReservationStatus, to: ReservationStatus) -> Ch
         from,
         to,
         at: Utc::now(),
+    }
+}
+
+/// The key record a keyed request leaves beside what it created.
+fn keyed(user_id: UserId, key: &str, r: &Reservation) -> Change {
+    Change::RecordIdempotency {
+        tag: IdempotencyTag {
+            user_id,
+            scope: "reservations".into(),
+            key: key.into(),
+            fingerprint: format!("body of {key}"),
+        },
+        created: Created::Reservation(r.id),
     }
 }
 
@@ -62,8 +77,10 @@ async fn a_batch_in_rounds_ends_as_if_applied_in_order(backend: Backend) {
     let e = booking(user, "Q4", &a);
     let batch = vec![
         create(&b),
+        keyed(user, "key-b", &b),
         status(&a, Confirmed, Cancelled),
         create(&c),
+        keyed(user, "key-c", &c),
         create(&d),
         status(&d, Confirmed, Cancelled),
         create(&e),
@@ -83,6 +100,11 @@ async fn a_batch_in_rounds_ends_as_if_applied_in_order(backend: Backend) {
     assert_eq!(statuses(&c).await, Some(Confirmed));
     assert_eq!(statuses(&d).await, Some(Cancelled));
     assert_eq!(statuses(&e).await, Some(Completed));
+    // The key records went in after the rows they point to, each pointing at its own.
+    for (key, r) in [("key-b", &b), ("key-c", &c)] {
+        let stored = db.idempotency_key(user, "reservations", key).await.unwrap();
+        assert_eq!(stored.map(|k| k.created), Some(Created::Reservation(r.id)));
+    }
 
     // An insert that overlaps a row still active is refused, whatever its place in the
     // batch, and the whole batch with it: the cancel of B does not free Q1.
