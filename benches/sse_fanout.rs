@@ -11,7 +11,8 @@
 //! by the number of streams). Everything is bounded: a deadline ends the run.
 //!
 //! Run with `scripts/bench-sse` (it raises `ulimit -n`), or
-//! `cargo bench --bench sse_fanout`.
+//! `cargo bench --bench sse_fanout`. `PICA_BENCH_BIN=/path/to/pica` measures another
+//! build of the server (e.g. one kept from before a change) with the same client.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -141,7 +142,9 @@ async fn idle_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
 fn start_server(dir: &std::path::Path, name: &str, subscribers: usize) -> (Server, SocketAddr) {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_pica"))
+    let binary =
+        std::env::var_os("PICA_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_pica").into());
+    let child = Command::new(binary)
         .env(
             "DATABASE_URL",
             format!("sqlite://{}", dir.join(name).display()),
@@ -152,6 +155,9 @@ fn start_server(dir: &std::path::Path, name: &str, subscribers: usize) -> (Serve
             "bench-secret-bench-secret-bench-secret-0",
         )
         .env("PICA_SSE_MAX_SUBSCRIBERS", (subscribers + 16).to_string())
+        // Streams open in waves of 200, each with its snapshot: past the default limit
+        // of snapshots in progress most would be refused (503).
+        .env("PICA_SSE_MAX_SNAPSHOTS", (subscribers + 16).to_string())
         .env("PICA_MAX_ACTIVE_RESERVATIONS", "100000")
         .env("PICA_SWEEP_SECONDS", "0")
         .env("PICA_LOG", "warn")
@@ -161,12 +167,14 @@ fn start_server(dir: &std::path::Path, name: &str, subscribers: usize) -> (Serve
     (Server(child), addr)
 }
 
+/// Waits for `/readyz`: the server answers `/healthz` as soon as its port is open, before
+/// the engine is up (and answers bookings 503 until then).
 async fn wait_healthy(client: &reqwest::Client, addr: SocketAddr, deadline: Instant) {
-    while client
-        .get(format!("http://{addr}/healthz"))
+    while !client
+        .get(format!("http://{addr}/readyz"))
         .send()
         .await
-        .is_err()
+        .is_ok_and(|r| r.status().is_success())
     {
         assert!(Instant::now() < deadline, "server did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
