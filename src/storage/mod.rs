@@ -16,6 +16,7 @@ mod mail_outbox;
 mod reservations;
 mod seed;
 mod series;
+mod sqlite_scan;
 mod waitlist;
 
 pub use accounts::{ApiKeyRecord, AuthState, KeyOwner, RefreshRecord, UserSummary};
