@@ -111,7 +111,7 @@ fn zone_state(c: &mut Criterion) {
     });
     g.bench_function("rebuild/4200_reservations", |b| {
         b.iter_batched(
-            || zone.reservations().cloned().collect::<Vec<_>>(),
+            || zone.reservations().collect::<Vec<_>>(),
             |held| ZoneState::new(ZoneId("coworking".into()), &layout(), held),
             BatchSize::LargeInput,
         )

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{Reservation, ReservationStatus};
+use crate::domain::{Interval, Reservation, ReservationStatus};
 use crate::error::EngineError;
 
 /// The lifecycle rules. Durations are configurable (see the service's settings).
@@ -42,7 +42,15 @@ impl Default for LifecycleConfig {
 /// start — or past its creation, for a reservation made after its start (booking the
 /// slot in progress) — and never later than its end.
 pub fn no_show_deadline(r: &Reservation, config: &LifecycleConfig) -> DateTime<Utc> {
-    (r.interval.start.max(r.created_at) + config.no_show_after).min(r.interval.end)
+    deadline(r.interval, r.created_at, config)
+}
+
+fn deadline(
+    interval: Interval,
+    created_at: DateTime<Utc>,
+    config: &LifecycleConfig,
+) -> DateTime<Utc> {
+    (interval.start.max(created_at) + config.no_show_after).min(interval.end)
 }
 
 /// `[opens, closes)`: check-in opens `check_in_opens_before` the start and closes at the
@@ -101,11 +109,23 @@ pub fn due_transition(
     now: DateTime<Utc>,
     config: &LifecycleConfig,
 ) -> Option<ReservationStatus> {
-    match r.status {
-        ReservationStatus::Confirmed if now >= no_show_deadline(r, config) => {
+    due_status(r.status, r.interval, r.created_at, now, config)
+}
+
+/// [`due_transition`] of a reservation given by the parts it depends on (a zone keeps
+/// its reservations without their seat and zone).
+pub(crate) fn due_status(
+    status: ReservationStatus,
+    interval: Interval,
+    created_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    config: &LifecycleConfig,
+) -> Option<ReservationStatus> {
+    match status {
+        ReservationStatus::Confirmed if now >= deadline(interval, created_at, config) => {
             Some(ReservationStatus::NoShow)
         }
-        ReservationStatus::CheckedIn if now >= r.interval.end => Some(ReservationStatus::Completed),
+        ReservationStatus::CheckedIn if now >= interval.end => Some(ReservationStatus::Completed),
         _ => None,
     }
 }

@@ -56,10 +56,14 @@ pub enum SupervisorMsg {
 
 pub struct EngineSupervisor;
 
-/// How many zones rebuild from the database at once on the engine's first start: enough
-/// to overlap one zone's queries with another's decoding, few enough not to take every
-/// database connection.
-const START_CONCURRENCY: usize = 4;
+/// How many zones rebuild from the database at once on the engine's first start: two
+/// per core, so that while one zone waits (for the unit of work's barrier, a pooled
+/// connection, its waitlist) another keeps the core busy; at most eight, so that the
+/// unit of work and `/readyz` still find a connection in the default pool of ten.
+fn start_concurrency() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (2 * cores).clamp(2, 8)
+}
 
 pub struct SupervisorArgs {
     pub storage: Arc<dyn Storage>,
@@ -153,8 +157,11 @@ impl EngineSupervisor {
         state.args.directory.insert(zone, actor);
     }
 
-    /// The first start of every zone, [`START_CONCURRENCY`] at a time: each rebuilds
-    /// from its own queries, so start-up grows with the space, not with zones × space.
+    /// The first start of every zone, [`start_concurrency`] at a time, each on its own
+    /// task: a zone's `pre_start` runs inside the future that spawns it, so awaiting
+    /// them all here would rebuild every zone on the supervisor's one thread. Each
+    /// rebuilds from its own queries, so start-up grows with the space, not with
+    /// zones × space.
     async fn spawn_all_zones(
         myself: &ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
@@ -167,17 +174,17 @@ impl EngineSupervisor {
             let zone = layout.id.clone();
             let args = Self::zone_args(state, zone.clone(), Some(layout));
             let cell = myself.get_cell();
-            async move {
+            tokio::spawn(async move {
                 let spawned = Actor::spawn_linked(None, ZoneActor, args, cell).await;
                 spawned.map(|(actor, _)| (zone, actor))
-            }
+            })
         });
         let started: Vec<_> = futures_util::stream::iter(starts)
-            .buffer_unordered(START_CONCURRENCY)
+            .buffer_unordered(start_concurrency())
             .collect()
             .await;
         for outcome in started {
-            let (zone, actor) = outcome?;
+            let (zone, actor) = outcome??;
             Self::publish_zone(state, zone, actor);
         }
         Ok(())

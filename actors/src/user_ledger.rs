@@ -10,6 +10,8 @@
 //! overlapping requests of one user. Claims are released by the unit of work's outcome
 //! when a commit fails, and when a reservation stops being active.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
@@ -19,7 +21,8 @@ use crate::error::{EngineError, OccurrenceConflict};
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Claim {
     id: ReservationId,
-    zone: ZoneId,
+    /// Shared by every claim a zone loads at its start (a million claims, one string).
+    zone: Arc<ZoneId>,
     interval: Interval,
     /// An occurrence of a series (counted against `series_limit`, not `limit`).
     series: bool,
@@ -79,7 +82,7 @@ impl UserLedger {
         }
         claims.push(Claim {
             id,
-            zone: zone.clone(),
+            zone: Arc::new(zone.clone()),
             interval,
             series: false,
         });
@@ -122,6 +125,7 @@ impl UserLedger {
                 asked: occurrences.len(),
             });
         }
+        let zone = Arc::new(zone.clone());
         claims.extend(occurrences.iter().map(|(id, interval)| Claim {
             id: *id,
             zone: zone.clone(),
@@ -144,7 +148,7 @@ impl UserLedger {
     /// nothing of the zone yet, uses [`load_zone`](Self::load_zone) instead.
     pub fn reset_zone(&self, zone: &ZoneId, active: &[Reservation]) {
         for mut claims in self.claims.iter_mut() {
-            claims.retain(|c| &c.zone != zone);
+            claims.retain(|c| *c.zone != *zone);
         }
         self.load_zone(zone, active);
         self.claims.retain(|_, claims| !claims.is_empty());
@@ -152,6 +156,7 @@ impl UserLedger {
 
     /// Adds the claims of `zone`'s active reservations, touching only their users.
     pub fn load_zone(&self, zone: &ZoneId, active: &[Reservation]) {
+        let zone = Arc::new(zone.clone());
         for r in active.iter().filter(|r| r.status.is_active()) {
             self.claims.entry(r.user_id).or_default().push(Claim {
                 id: r.id,
@@ -166,7 +171,10 @@ impl UserLedger {
     /// it: where a cancel of that reservation is decided.
     pub fn zone_of(&self, user: UserId, id: &ReservationId) -> Option<ZoneId> {
         let claims = self.claims.get(&user)?;
-        claims.iter().find(|c| &c.id == id).map(|c| c.zone.clone())
+        claims
+            .iter()
+            .find(|c| &c.id == id)
+            .map(|c| (*c.zone).clone())
     }
 
     /// Number of claims a user holds (for tests and metrics).

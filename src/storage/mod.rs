@@ -17,6 +17,7 @@ mod reservations;
 mod rounds;
 mod seed;
 mod series;
+mod sqlite_scan;
 mod waitlist;
 
 pub use accounts::{ApiKeyRecord, AuthState, KeyOwner, RefreshRecord, UserSummary};

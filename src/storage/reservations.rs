@@ -5,8 +5,12 @@ use chrono::{DateTime, Utc};
 use pica_actors::{Change, Interval, Reservation, ReservationId, ReservationStatus, UserId};
 use pica_actors::{SeatNumber, ZoneId};
 use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use futures_util::TryStreamExt;
 
 use super::dialect::{Bound, Stamp, both, fetch};
+use super::sqlite_scan;
 use super::{Db, DbError, ReservationQuery, decode_error, fetch_page, one_row, stale};
 
 /// `SELECT` of a reservation's columns followed by the rest of the statement; a macro so
@@ -41,6 +45,32 @@ both!(row: pub(super) trait ReservationRow {
     }
 });
 
+/// The zone's reservations that hold their seat at or after `$2`: what a zone rebuilds
+/// from. The partial index `reservations_zone_active` serves the filter; the zone is
+/// known, so not read back.
+pub(super) const ACTIVE_RESERVATIONS: &str = "SELECT id, user_id, seat_number, starts_at, ends_at, status, created_at, series_id \
+     FROM reservations \
+     WHERE zone_id = $1 AND status IN ('confirmed', 'checked_in') AND ends_at > $2";
+
+/// A row of [`ACTIVE_RESERVATIONS`] on PostgreSQL, of `zone`, by column position.
+fn active_reservation(row: &PgRow, zone: &ZoneId) -> Result<Reservation, sqlx::Error> {
+    let (start, end): (Bound, Bound) = (row.try_get(3)?, row.try_get(4)?);
+    let status: &str = row.try_get(5)?;
+    let seat: &str = row.try_get(2)?;
+    Ok(Reservation {
+        id: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        seat: SeatNumber(seat.to_owned()),
+        zone: zone.clone(),
+        interval: Interval::new(start.0, end.0)
+            .ok_or_else(|| decode_error("reservation with empty interval"))?,
+        status: ReservationStatus::parse(status)
+            .ok_or_else(|| decode_error(format!("unknown status {status}")))?,
+        created_at: row.try_get::<Stamp, _>(6)?.0,
+        series: row.try_get(7)?,
+    })
+}
+
 both!(connection: pub(super) trait ReservationWrites {
     /// Check-out: the reservation ends early, if it is still in status `from`.
     async fn end_reservation(&mut self, change: &Change) -> Result<(), sqlx::Error> {
@@ -69,10 +99,20 @@ impl Db {
         zone: &ZoneId,
         now: DateTime<Utc>,
     ) -> Result<Vec<Reservation>, sqlx::Error> {
-        let sql = select_reservations!(
-            "WHERE zone_id = $1 AND status IN ('confirmed', 'checked_in') AND ends_at > $2"
-        );
-        fetch!(self, all reservation, sqlx::query(sql).bind(&zone.0).bind(Bound(now)))
+        match self {
+            // Through SQLite's C API: see `sqlite_scan` for why.
+            Db::Sqlite(pool) => sqlite_scan::active_reservations(pool, zone, now).await,
+            Db::Postgres(pool) => {
+                // Decoded as the rows stream in (by position), never all held as rows.
+                let query = sqlx::query(ACTIVE_RESERVATIONS);
+                let mut rows = query.bind(&zone.0).bind(Bound(now)).fetch(pool);
+                let mut active = Vec::new();
+                while let Some(row) = rows.try_next().await? {
+                    active.push(active_reservation(&row, zone)?);
+                }
+                Ok(active)
+            }
+        }
     }
 
     pub async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, DbError> {

@@ -84,7 +84,7 @@ impl Actor for ZoneActor {
         } else {
             args.ledger.reset_zone(&args.zone, &active);
         }
-        let mut seats = ZoneState::new(args.zone.clone(), &zone.seats, active.clone());
+        let mut seats = ZoneState::from_stored(args.zone.clone(), &zone.seats, &active);
         seats.load_waitlist(waitlist.clone());
         for hold in seats.holds() {
             let _ = args

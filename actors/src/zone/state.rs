@@ -14,6 +14,7 @@ use crate::domain::{
     SeatService, UserId, ZoneId,
 };
 use crate::error::EngineError;
+use crate::series::SeriesId;
 use crate::waitlist::{Hold, WaitStatus, WaitlistEntry};
 
 mod holds;
@@ -25,22 +26,73 @@ enum Pending {
     Status(ReservationStatus),
 }
 
+/// A reservation as its seat's index holds it: everything but the seat and the zone,
+/// which the index already knows. A zone may hold a million of these, so each costs no
+/// allocation of its own; [`to_reservation`](Self::to_reservation) gives the whole
+/// value back.
 #[derive(Debug, Clone)]
 struct Entry {
-    reservation: Reservation,
+    id: ReservationId,
+    user_id: UserId,
+    interval: Interval,
+    status: ReservationStatus,
+    created_at: DateTime<Utc>,
+    series: Option<SeriesId>,
     pending: Pending,
     /// A waitlist hold rather than a reservation: it blocks the seat like one, but only
     /// the waitlist code changes it (see [`holds`]).
     hold: bool,
 }
 
+impl Entry {
+    fn new(reservation: &Reservation, pending: Pending) -> Self {
+        Self {
+            id: reservation.id,
+            user_id: reservation.user_id,
+            interval: reservation.interval,
+            status: reservation.status,
+            created_at: reservation.created_at,
+            series: reservation.series,
+            pending,
+            hold: false,
+        }
+    }
+
+    fn to_reservation(&self, seat: &SeatNumber, zone: &ZoneId) -> Reservation {
+        Reservation {
+            id: self.id,
+            user_id: self.user_id,
+            seat: seat.clone(),
+            zone: zone.clone(),
+            interval: self.interval,
+            status: self.status,
+            created_at: self.created_at,
+            series: self.series,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct SeatBook {
+    number: SeatNumber,
     service: SeatService,
     /// Active reservations keyed by start. They never overlap, so the only candidate
     /// for a conflict with `[s, e)` is the last entry starting before `e`.
     by_start: BTreeMap<DateTime<Utc>, Entry>,
 }
+
+impl SeatBook {
+    fn new(seat: &SeatLayout) -> Self {
+        Self {
+            number: seat.number.clone(),
+            service: seat.service,
+            by_start: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where a seat's book is in [`ZoneState::books`].
+type Slot = u32;
 
 #[derive(Debug, Clone)]
 struct WaitSlot {
@@ -67,8 +119,11 @@ pub struct ZoneState {
     zone: ZoneId,
     /// Seat numbers in layout order (A1, A2, ..., A10), for views.
     order: Vec<SeatNumber>,
-    seats: HashMap<SeatNumber, SeatBook>,
-    index: HashMap<ReservationId, (SeatNumber, DateTime<Utc>)>,
+    /// Each seat's book, by slot. A seat removed again (the undo of an added one) leaves
+    /// its emptied book behind unless it is the last, so every other slot stays put.
+    books: Vec<SeatBook>,
+    slots: HashMap<SeatNumber, Slot>,
+    index: HashMap<ReservationId, (Slot, DateTime<Utc>)>,
     /// Open waitlist entries, oldest first (see [`holds`]).
     waitlist: Vec<WaitSlot>,
 }
@@ -85,28 +140,55 @@ impl ZoneState {
     /// Builds the state from the layout and the zone's active reservations as stored.
     /// Reservations on unknown seats or that are not active are ignored.
     pub fn new(zone: ZoneId, seats: &[SeatLayout], active: Vec<Reservation>) -> Self {
-        let mut state = Self {
+        Self::from_stored(zone, seats, &active)
+    }
+
+    /// [`new`](Self::new) from borrowed reservations: a restarting zone hands the same
+    /// ones to the notifier afterwards, so it need not copy them.
+    pub fn from_stored<'a>(
+        zone: ZoneId,
+        seats: &[SeatLayout],
+        active: impl IntoIterator<Item = &'a Reservation>,
+    ) -> Self {
+        let slots: HashMap<SeatNumber, Slot> = seats
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.number.clone(), i as Slot))
+            .collect();
+        // Each seat's entries are gathered first and its index built from them at once:
+        // a tree built from many keys has full nodes, one filled key by key has them
+        // half empty.
+        let mut runs: Vec<Vec<(DateTime<Utc>, Entry)>> = vec![Vec::new(); seats.len()];
+        let active = active.into_iter();
+        let mut index = HashMap::with_capacity(active.size_hint().0);
+        for r in active {
+            if !r.status.is_active() {
+                continue;
+            }
+            let Some(&slot) = slots.get(&r.seat) else {
+                continue;
+            };
+            // Stored active reservations of a seat never overlap (the database refuses
+            // it), so no two share a start.
+            index.insert(r.id, (slot, r.interval.start));
+            runs[slot as usize].push((r.interval.start, Entry::new(r, Pending::None)));
+        }
+        let books = seats
+            .iter()
+            .zip(runs)
+            .map(|(seat, run)| SeatBook {
+                by_start: run.into_iter().collect(),
+                ..SeatBook::new(seat)
+            })
+            .collect();
+        Self {
             zone,
             order: seats.iter().map(|s| s.number.clone()).collect(),
-            seats: seats
-                .iter()
-                .map(|s| {
-                    let book = SeatBook {
-                        service: s.service,
-                        by_start: BTreeMap::new(),
-                    };
-                    (s.number.clone(), book)
-                })
-                .collect(),
-            index: HashMap::new(),
+            books,
+            slots,
+            index,
             waitlist: Vec::new(),
-        };
-        for reservation in active {
-            if reservation.status.is_active() && state.seats.contains_key(&reservation.seat) {
-                state.insert(reservation, Pending::None);
-            }
         }
-        state
     }
 
     pub fn zone(&self) -> &ZoneId {
@@ -114,7 +196,7 @@ impl ZoneState {
     }
 
     pub fn has_seat(&self, seat: &SeatNumber) -> bool {
-        self.seats.contains_key(seat)
+        self.slots.contains_key(seat)
     }
 
     /// Number of active (or pending) reservations held in memory.
@@ -129,14 +211,13 @@ impl ZoneState {
     /// Checks whether `interval` on `seat` could be reserved, without changing anything.
     pub fn check_create(&self, seat: &SeatNumber, interval: &Interval) -> Result<(), EngineError> {
         let book = self
-            .seats
-            .get(seat)
+            .book(seat)
             .ok_or_else(|| EngineError::UnknownSeat(seat.clone()))?;
         if book.service == SeatService::OutOfService {
             return Err(EngineError::SeatOutOfService(seat.clone()));
         }
         if let Some((_, entry)) = book.by_start.range(..interval.end).next_back() {
-            let taken = entry.reservation.interval;
+            let taken = entry.interval;
             if taken.overlaps(interval) {
                 return Err(EngineError::SeatTaken { conflict: taken });
             }
@@ -151,7 +232,7 @@ impl ZoneState {
             self.check_create(&reservation.seat, &reservation.interval)
                 .is_ok()
         );
-        self.insert(reservation, Pending::Create);
+        self.insert(&reservation, Pending::Create);
     }
 
     /// The create committed. If this state was rebuilt while the commit was in flight
@@ -164,7 +245,7 @@ impl ZoneState {
                     .check_create(&reservation.seat, &reservation.interval)
                     .is_ok()
                 {
-                    self.insert(reservation, Pending::None);
+                    self.insert(&reservation, Pending::None);
                 }
             }
         }
@@ -190,20 +271,23 @@ impl ZoneState {
         allowed_from: &[ReservationStatus],
         to: ReservationStatus,
     ) -> Result<Reservation, EngineError> {
-        let entry = self
-            .entry_mut(id)
-            .filter(|e| e.reservation.user_id == user && !e.hold)
+        let &(slot, start) = self.index.get(id).ok_or(EngineError::ReservationNotFound)?;
+        let book = &mut self.books[slot as usize];
+        let entry = book
+            .by_start
+            .get_mut(&start)
+            .filter(|e| e.user_id == user && !e.hold)
             .ok_or(EngineError::ReservationNotFound)?;
         if entry.pending != Pending::None {
             return Err(EngineError::ChangeInProgress);
         }
-        if !allowed_from.contains(&entry.reservation.status) {
+        if !allowed_from.contains(&entry.status) {
             return Err(EngineError::NotChangeable {
-                status: entry.reservation.status,
+                status: entry.status,
             });
         }
         entry.pending = Pending::Status(to);
-        Ok(entry.reservation.clone())
+        Ok(entry.to_reservation(&book.number, &self.zone))
     }
 
     /// The status change committed. A reservation that is no longer active leaves the
@@ -211,7 +295,7 @@ impl ZoneState {
     pub fn settle_status_change(&mut self, id: &ReservationId, to: ReservationStatus) {
         if to.is_active() {
             if let Some(entry) = self.entry_mut(id) {
-                entry.reservation.status = to;
+                entry.status = to;
                 entry.pending = Pending::None;
             }
         } else {
@@ -229,22 +313,24 @@ impl ZoneState {
 
     /// Adds a seat (admin). False if the number is taken.
     pub fn add_seat(&mut self, seat: SeatLayout) -> bool {
-        if self.seats.contains_key(&seat.number) {
+        if self.slots.contains_key(&seat.number) {
             return false;
         }
         self.order.push(seat.number.clone());
-        let book = SeatBook {
-            service: seat.service,
-            by_start: BTreeMap::new(),
-        };
-        self.seats.insert(seat.number, book);
+        self.slots
+            .insert(seat.number.clone(), self.books.len() as Slot);
+        self.books.push(SeatBook::new(&seat));
         true
     }
 
     /// Removes a seat that holds no reservations (undo of [`add_seat`](Self::add_seat)).
     pub fn remove_empty_seat(&mut self, seat: &SeatNumber) {
-        if self.seats.get(seat).is_some_and(|b| b.by_start.is_empty()) {
-            self.seats.remove(seat);
+        if self.book(seat).is_some_and(|b| b.by_start.is_empty()) {
+            if let Some(slot) = self.slots.remove(seat)
+                && slot as usize + 1 == self.books.len()
+            {
+                self.books.pop();
+            }
             self.order.retain(|n| n != seat);
         }
     }
@@ -256,8 +342,7 @@ impl ZoneState {
         service: SeatService,
     ) -> Result<SeatService, EngineError> {
         let book = self
-            .seats
-            .get_mut(seat)
+            .book_mut(seat)
             .ok_or_else(|| EngineError::UnknownSeat(seat.clone()))?;
         Ok(std::mem::replace(&mut book.service, service))
     }
@@ -265,15 +350,12 @@ impl ZoneState {
     /// Confirmed reservations on `seat` that have not ended by `now` and are not being
     /// changed: what putting the seat out of service cancels.
     pub fn cancellable_on_seat(&self, seat: &SeatNumber, now: DateTime<Utc>) -> Vec<Reservation> {
-        self.seats.get(seat).map_or_else(Vec::new, |book| {
+        self.book(seat).map_or_else(Vec::new, |book| {
             book.by_start
                 .values()
                 .filter(|e| e.pending == Pending::None && !e.hold)
-                .filter(|e| {
-                    e.reservation.status == ReservationStatus::Confirmed
-                        && e.reservation.interval.end > now
-                })
-                .map(|e| e.reservation.clone())
+                .filter(|e| e.status == ReservationStatus::Confirmed && e.interval.end > now)
+                .map(|e| e.to_reservation(&book.number, &self.zone))
                 .collect()
         })
     }
@@ -284,12 +366,12 @@ impl ZoneState {
         window: &Interval,
     ) -> Vec<(SeatNumber, SeatService, Vec<Interval>)> {
         self.in_order()
-            .map(|(number, book)| {
+            .map(|book| {
                 let free = match book.service {
                     SeatService::OutOfService => Vec::new(),
                     SeatService::InService => free_in(book, window),
                 };
-                (number.clone(), book.service, free)
+                (book.number.clone(), book.service, free)
             })
             .collect()
     }
@@ -297,7 +379,7 @@ impl ZoneState {
     /// What each seat looks like at `now`.
     pub fn live_view(&self, now: DateTime<Utc>) -> Vec<SeatView> {
         self.in_order()
-            .map(|(number, book)| {
+            .map(|book| {
                 let live = match book.service {
                     SeatService::OutOfService => LiveSeatState::OutOfService,
                     SeatService::InService => match covering(book, now) {
@@ -307,7 +389,7 @@ impl ZoneState {
                     },
                 };
                 SeatView {
-                    number: number.clone(),
+                    number: book.number.clone(),
                     service: book.service,
                     live,
                 }
@@ -329,10 +411,8 @@ impl ZoneState {
     ) -> Vec<SeatView> {
         let covering = reservations
             .into_iter()
-            .filter(|r| r.interval.contains(now))
-            .cloned()
-            .collect();
-        let mut state = Self::new(zone.clone(), seats, covering);
+            .filter(|r| r.interval.contains(now));
+        let mut state = Self::from_stored(zone.clone(), seats, covering);
         state.load_waitlist(
             waitlist
                 .into_iter()
@@ -344,55 +424,62 @@ impl ZoneState {
     }
 
     /// All reservations held, including pending ones (for audits and tests).
-    pub fn reservations(&self) -> impl Iterator<Item = &Reservation> {
-        self.in_order()
-            .map(|(_, book)| book)
-            .flat_map(|book| book.by_start.values().filter(|e| !e.hold))
-            .map(|e| &e.reservation)
+    pub fn reservations(&self) -> impl Iterator<Item = Reservation> + '_ {
+        self.in_order().flat_map(|book| {
+            book.by_start
+                .values()
+                .filter(|e| !e.hold)
+                .map(|e| e.to_reservation(&book.number, &self.zone))
+        })
     }
 
-    fn in_order(&self) -> impl Iterator<Item = (&SeatNumber, &SeatBook)> {
-        self.order
-            .iter()
-            .filter_map(|n| self.seats.get(n).map(|book| (n, book)))
+    fn book(&self, seat: &SeatNumber) -> Option<&SeatBook> {
+        let slot = *self.slots.get(seat)?;
+        Some(&self.books[slot as usize])
     }
 
-    fn insert(&mut self, reservation: Reservation, pending: Pending) {
-        let key = (reservation.seat.clone(), reservation.interval.start);
-        self.index.insert(reservation.id, key.clone());
-        if let Some(book) = self.seats.get_mut(&key.0) {
-            book.by_start.insert(
-                key.1,
-                Entry {
-                    reservation,
-                    pending,
-                    hold: false,
-                },
-            );
-        }
+    fn book_mut(&mut self, seat: &SeatNumber) -> Option<&mut SeatBook> {
+        let slot = *self.slots.get(seat)?;
+        Some(&mut self.books[slot as usize])
+    }
+
+    fn in_order(&self) -> impl Iterator<Item = &SeatBook> {
+        self.order.iter().filter_map(|n| self.book(n))
+    }
+
+    fn insert(&mut self, reservation: &Reservation, pending: Pending) {
+        let Some(&slot) = self.slots.get(&reservation.seat) else {
+            return;
+        };
+        let start = reservation.interval.start;
+        self.index.insert(reservation.id, (slot, start));
+        self.books[slot as usize]
+            .by_start
+            .insert(start, Entry::new(reservation, pending));
     }
 
     fn remove(&mut self, id: &ReservationId) {
-        if let Some((seat, start)) = self.index.remove(id)
-            && let Some(book) = self.seats.get_mut(&seat)
-        {
-            book.by_start.remove(&start);
+        if let Some((slot, start)) = self.index.remove(id) {
+            self.books[slot as usize].by_start.remove(&start);
         }
     }
 
     fn entry_mut(&mut self, id: &ReservationId) -> Option<&mut Entry> {
-        let (seat, start) = self.index.get(id)?;
-        self.seats.get_mut(seat)?.by_start.get_mut(start)
+        let (slot, start) = self.index.get(id)?;
+        self.books[*slot as usize].by_start.get_mut(start)
+    }
+
+    /// The entry of `id` with the seat it is on.
+    fn entry(&self, id: &ReservationId) -> Option<(&SeatBook, &Entry)> {
+        let (slot, start) = self.index.get(id)?;
+        let book = &self.books[*slot as usize];
+        Some((book, book.by_start.get(start)?))
     }
 }
 
 fn covering(book: &SeatBook, now: DateTime<Utc>) -> Option<ReservationStatus> {
     let (_, entry) = book.by_start.range(..=now).next_back()?;
-    entry
-        .reservation
-        .interval
-        .contains(now)
-        .then_some(entry.reservation.status)
+    entry.interval.contains(now).then_some(entry.status)
 }
 
 fn free_in(book: &SeatBook, window: &Interval) -> Vec<Interval> {
@@ -406,7 +493,7 @@ fn free_in(book: &SeatBook, window: &Interval) -> Vec<Interval> {
         .map(|(k, _)| *k);
     let from = first.unwrap_or(window.start);
     for entry in book.by_start.range(from..window.end).map(|(_, e)| e) {
-        let taken = entry.reservation.interval;
+        let taken = entry.interval;
         if taken.end <= cursor {
             continue;
         }
@@ -705,7 +792,7 @@ mod tests {
                     z.settle_status_change(&victim.id, ReservationStatus::Cancelled);
                 }
             }
-            let all: Vec<_> = z.reservations().cloned().collect();
+            let all: Vec<_> = z.reservations().collect();
             assert_eq!(all.len(), held.len());
             for (i, x) in all.iter().enumerate() {
                 for y in &all[i + 1..] {

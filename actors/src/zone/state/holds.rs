@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::{Pending, WaitChange, WaitSlot, ZoneState};
 use crate::domain::{Interval, Reservation, ReservationId, ReservationStatus, SeatNumber, UserId};
 use crate::error::EngineError;
-use crate::lifecycle::{LifecycleConfig, due_transition};
+use crate::lifecycle::{LifecycleConfig, due_status};
 use crate::waitlist::{Hold, WaitStatus, WaitlistEntry, WaitlistId, due_to_expire, match_waiters};
 
 fn refused(detail: impl Into<String>) -> EngineError {
@@ -54,10 +54,9 @@ impl ZoneState {
     }
 
     /// A reservation (not a hold) held in memory.
-    pub fn reservation(&self, id: &ReservationId) -> Option<&Reservation> {
-        let (seat, start) = self.index.get(id)?;
-        let entry = self.seats.get(seat)?.by_start.get(start)?;
-        (!entry.hold).then_some(&entry.reservation)
+    pub fn reservation(&self, id: &ReservationId) -> Option<Reservation> {
+        let (book, entry) = self.entry(id)?;
+        (!entry.hold).then(|| entry.to_reservation(&book.number, &self.zone))
     }
 
     /// Whether `user` may join the waitlist for `interval`: not twice for overlapping
@@ -213,8 +212,7 @@ impl ZoneState {
             return Err(refused("The hold has expired"));
         }
         let in_service = self
-            .seats
-            .get(&hold.seat)
+            .book(&hold.seat)
             .is_some_and(|b| b.service == crate::domain::SeatService::InService);
         if !held || !in_service {
             return Err(refused(format!(
@@ -256,7 +254,7 @@ impl ZoneState {
                     .check_create(&reservation.seat, &reservation.interval)
                     .is_ok()
                 {
-                    self.insert(reservation.clone(), Pending::None);
+                    self.insert(reservation, Pending::None);
                 }
             }
         }
@@ -288,12 +286,14 @@ impl ZoneState {
         now: DateTime<Utc>,
         config: &LifecycleConfig,
     ) -> Vec<(Reservation, ReservationStatus)> {
-        self.seats
-            .values()
-            .flat_map(|book| book.by_start.values())
-            .filter(|e| !e.hold && e.pending == Pending::None)
-            .filter_map(|e| due_transition(&e.reservation, now, config).map(|to| (e, to)))
-            .map(|(e, to)| (e.reservation.clone(), to))
+        self.books
+            .iter()
+            .flat_map(|book| book.by_start.values().map(move |e| (book, e)))
+            .filter(|(_, e)| !e.hold && e.pending == Pending::None)
+            .filter_map(|(book, e)| {
+                let to = due_status(e.status, e.interval, e.created_at, now, config)?;
+                Some((e.to_reservation(&book.number, &self.zone), to))
+            })
             .collect()
     }
 
@@ -306,8 +306,10 @@ impl ZoneState {
         to: ReservationStatus,
     ) -> Result<Reservation, EngineError> {
         let user = self
-            .reservation(id)
+            .entry(id)
+            .filter(|(_, e)| !e.hold)
             .ok_or(EngineError::ReservationNotFound)?
+            .1
             .user_id;
         self.begin_status_change(id, user, &[from], to)
     }
@@ -327,7 +329,7 @@ impl ZoneState {
             created_at: entry.created_at,
             series: None,
         };
-        self.insert(placeholder, pending);
+        self.insert(&placeholder, pending);
         if let Some(e) = self.entry_mut(&entry.id) {
             e.hold = true;
         }
@@ -548,7 +550,7 @@ mod tests {
         z.settle_waitlist(&w.id, &WaitChange::Confirmed(made.clone()));
         assert_eq!(z.holds().count(), 0);
         assert_eq!(z.waitlist().count(), 0);
-        assert_eq!(z.reservation(&made.id), Some(&made));
+        assert_eq!(z.reservation(&made.id), Some(made.clone()));
         assert!(z.check_create(&seat("Q1"), &iv(9, 10)).is_err());
     }
 
@@ -582,6 +584,72 @@ mod tests {
         z.undo_waitlist(&w.id, &WaitChange::Offered(h));
         assert!(z.check_create(&seat("Q1"), &iv(9, 11)).is_ok());
         assert_eq!(z.offers(at(8, 0), |_, _| true), vec![(w.id, seat("Q1"))]);
+    }
+
+    /// A zone keeps its reservations without their seat and zone: rebuilt from stored
+    /// reservations of every active kind (confirmed, checked in, an occurrence of a
+    /// series, one made after its start) and waitlist entries (waiting, holding), it
+    /// gives each back exactly, and leaves out what is not active or not its own.
+    #[test]
+    fn a_rebuild_gives_back_exactly_what_was_stored() {
+        let seats: Vec<SeatLayout> = ["Q1", "Q2", "Q3"]
+            .map(|n| SeatLayout {
+                number: seat(n),
+                service: SeatService::InService,
+                spot: Default::default(),
+            })
+            .to_vec();
+        let confirmed = reservation(1, "Q1", iv(9, 11));
+        let checked_in = Reservation {
+            status: ReservationStatus::CheckedIn,
+            ..reservation(2, "Q2", iv(8, 10))
+        };
+        let occurrence = Reservation {
+            series: Some(Uuid::now_v7()),
+            ..reservation(3, "Q2", iv(10, 12))
+        };
+        let late = Reservation {
+            created_at: at(9, 20),
+            ..reservation(4, "Q1", iv(11, 12))
+        };
+        let finished = Reservation {
+            status: ReservationStatus::Completed,
+            ..reservation(5, "Q3", iv(8, 9))
+        };
+        let elsewhere = reservation(6, "Z9", iv(9, 10));
+        let stored = vec![
+            confirmed.clone(),
+            checked_in.clone(),
+            occurrence.clone(),
+            late.clone(),
+            finished.clone(),
+            elsewhere.clone(),
+        ];
+        let waiting = waiter(7, iv(9, 10));
+        let mut holding = waiter(8, iv(9, 12));
+        holding.status = WaitStatus::Offered;
+        holding.hold = Some(hold("Q3", at(8, 10)));
+
+        let mut z = ZoneState::from_stored(zone(), &seats, &stored);
+        z.load_waitlist(vec![waiting.clone(), holding.clone()]);
+
+        let mut held: Vec<Reservation> = z.reservations().collect();
+        held.sort_by_key(|r| r.id);
+        let mut expected = vec![confirmed, checked_in, occurrence, late];
+        expected.sort_by_key(|r| r.id);
+        assert_eq!(held, expected);
+        for r in &expected {
+            assert_eq!(z.reservation(&r.id).as_ref(), Some(r));
+        }
+        assert_eq!(z.reservation(&finished.id), None);
+        assert_eq!(z.reservation(&elsewhere.id), None);
+        assert_eq!(z.len(), 5, "four reservations and one hold");
+        assert_eq!(
+            z.waitlist().cloned().collect::<Vec<_>>(),
+            vec![waiting, holding.clone()]
+        );
+        assert_eq!(z.holds().cloned().collect::<Vec<_>>(), vec![holding]);
+        assert!(z.check_create(&seat("Q3"), &iv(11, 12)).is_err());
     }
 
     #[test]
