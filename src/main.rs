@@ -5,12 +5,6 @@ use pica::storage::Db;
 use pica::{Application, Settings};
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc rather than the system allocator: a request allocates and frees many small
-/// buffers across the runtime's threads, where glibc's malloc spent a sixth of the
-/// server's time (BENCHMARKS.md, "Durable writes near the ceiling").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn usage() -> &'static str {
     "usage: pica [serve | migrate | openapi | admin create <username> [--email <email>] | help]\n\
      `openapi` prints the OpenAPI document the server serves at /openapi.json.\n\
