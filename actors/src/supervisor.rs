@@ -59,7 +59,7 @@ pub struct EngineSupervisor;
 /// How many zones rebuild from the database at once on the engine's first start: two
 /// per core, so that while one zone waits (for the unit of work's barrier, a pooled
 /// connection, its waitlist) another keeps the core busy; at most eight, so that the
-/// unit of work and `/readyz` still find a connection in the default pool of ten.
+/// edge (`/readyz`, sign-ins) still finds a connection in the default pool of ten.
 fn start_concurrency() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (2 * cores).clamp(2, 8)
