@@ -57,8 +57,7 @@ impl Storage for Db {
 }
 
 impl Db {
-    /// Applies `changes` and queues `mail` in one transaction. The unit of work is the
-    /// only writer, so on SQLite a plain BEGIN never waits.
+    /// Applies `changes` and queues `mail` in one transaction.
     async fn commit_batch(
         &self,
         changes: &[Change],
@@ -79,10 +78,10 @@ impl Db {
 
 /// The engine's storage in the service: it rebuilds from the shared pool, and commits
 /// on a writer of its own, a pool of one connection opened at start and kept
-/// ([`Db::writer`]). The unit of work is the only writer and has one transaction in
-/// flight, so that connection is always free for it: a commit never waits behind the
-/// edge's reads for a connection, nor behind another writer for SQLite's write lock, and
-/// the connection's prepared statements stay warm.
+/// ([`Db::writer`]). The unit of work has one transaction in flight, so that connection
+/// is always free for it: a commit never waits behind the edge's reads for a pooled
+/// connection, and the connection's prepared statements stay warm. (The edge's own
+/// writes, accounts and tokens, still take SQLite's write lock in turn with it.)
 ///
 /// With mail on (`PICA_SMTP_URL`), each commit also queues, in the same transaction,
 /// the mail its changes cause (a transactional outbox: the message exists exactly when
