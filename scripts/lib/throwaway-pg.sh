@@ -2,6 +2,8 @@
 # PostgreSQL cluster on loopback (a free port, fsync off), exports
 # PICA_TEST_DATABASE_URL, and removes the cluster when the calling script exits (a
 # caller with its own EXIT trap sets PG_OWN_TRAP=1 and calls stop_throwaway_pg there).
+# With PG_DURABLE=1 (the benchmarks) the cluster keeps PostgreSQL's durable defaults
+# (fsync, synchronous_commit, full_page_writes on) and gets 256 MB of shared buffers.
 
 pg_bin() {
     for dir in /usr/lib/postgresql/*/bin; do
@@ -27,9 +29,11 @@ start_throwaway_pg() {
     # A free port, so that several runs (or another PostgreSQL) can coexist.
     local port=${PICA_TEST_PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 55432)}
     [ -n "${PG_OWN_TRAP:-}" ] || trap stop_throwaway_pg EXIT
+    local speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ -z "${PG_DURABLE:-}" ] || speed="-c shared_buffers=256MB"
     "${AS_PG[@]}" "$PG_BIN/initdb" -D "$PGDIR/data" -U postgres -A trust --no-sync >/dev/null
     "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w -o \
-        "-c listen_addresses=127.0.0.1 -p $port -k $PGDIR -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        "-c listen_addresses=127.0.0.1 -p $port -k $PGDIR -c max_connections=300 $speed" \
         start >/dev/null
     export PICA_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
     echo "throwaway PostgreSQL at $PICA_TEST_DATABASE_URL"
