@@ -11,6 +11,7 @@ pub mod cookie;
 pub mod passwords;
 pub mod secrets;
 pub mod throttle;
+pub mod verified;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::http::error::ApiError;
 use crate::storage::{ApiKeyRecord, AuthState, Db, RefreshRecord, Role};
 pub use passwords::{ARGON2_MEMORY_KIB, ARGON2_PASSES, PasswordPool};
 use throttle::{Attempt, LoginThrottle, Refusal, ThrottleLimits};
+use verified::{MAX_VERIFIED_TOKENS, VerifiedClaims, VerifiedTokens};
 
 const ISSUER: &str = "pica";
 
@@ -90,6 +92,8 @@ pub struct Auth {
     settings: AuthSettings,
     /// Token version, deletion and role per user, filled on first sight.
     users: DashMap<UserId, AuthState>,
+    /// Access tokens whose signature and claims were checked already.
+    verified: VerifiedTokens,
     /// Live API keys by digest.
     keys: DashMap<[u8; 32], CachedKey>,
     /// Last use per key, flushed to the database periodically.
@@ -117,6 +121,7 @@ impl Auth {
             passwords: PasswordPool::new(settings.hash_threads, settings.hash_queue),
             settings,
             users: DashMap::new(),
+            verified: VerifiedTokens::new(MAX_VERIFIED_TOKENS),
             keys: DashMap::new(),
             key_usage: DashMap::new(),
         }
@@ -232,20 +237,37 @@ impl Auth {
     }
 
     async fn verify_jwt(&self, token: &str) -> Result<AuthUser, ApiError> {
-        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| ApiError::InvalidToken)?
-            .claims;
         let now = self.now().timestamp();
-        if claims.exp <= now || claims.iat > now + 60 {
+        let claims = match self.verified.get(token) {
+            Some(hit) => hit,
+            None => {
+                let claims = decode::<Claims>(token, &self.decoding, &self.validation)
+                    .map_err(|_| ApiError::InvalidToken)?
+                    .claims;
+                let claims = VerifiedClaims {
+                    user: claims.sub.parse().map_err(|_| ApiError::InvalidToken)?,
+                    version: claims.ver,
+                    issued_at: claims.iat,
+                    expires_at: claims.exp,
+                };
+                if in_force(&claims, now) {
+                    self.verified.insert(token, claims, now);
+                }
+                claims
+            }
+        };
+        // Time and the user's state are checked on every request, cached or not.
+        if !in_force(&claims, now) {
             return Err(ApiError::InvalidToken);
         }
-        let id: UserId = claims.sub.parse().map_err(|_| ApiError::InvalidToken)?;
-        match self.user_state(id).await? {
-            Some(state) if !state.deleted && state.token_version == claims.ver => Ok(AuthUser {
-                id,
-                username: state.username,
-                role: state.role,
-            }),
+        match self.user_state(claims.user).await? {
+            Some(state) if !state.deleted && state.token_version == claims.version => {
+                Ok(AuthUser {
+                    id: claims.user,
+                    username: state.username,
+                    role: state.role,
+                })
+            }
             _ => Err(ApiError::InvalidToken),
         }
     }
@@ -384,4 +406,10 @@ impl Auth {
                 ),
             })
     }
+}
+
+/// Whether a token's claims hold at `now` (Unix seconds): not expired, and not issued
+/// more than a minute in the future (clock skew between servers).
+fn in_force(claims: &VerifiedClaims, now: i64) -> bool {
+    claims.expires_at > now && claims.issued_at <= now + 60
 }
