@@ -4,15 +4,19 @@
 //! storage port, where a wrong order would be refused by the database's overlap wall,
 //! and check the rows after; on PostgreSQL, the status round's generic plan.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use pica_actors::{
-    Change, Created, IdempotencyTag, Reservation, ReservationStatus, SeatNumber, Storage, UserId,
+    Change, Created, IdempotencyTag, Interval, Reservation, ReservationStatus, SeatNumber, Storage,
+    UserId,
 };
 use uuid::Uuid;
 
 use crate::helpers::{Backend, TestApp, body, slot};
 
-on_both_backends!(a_batch_in_rounds_ends_as_if_applied_in_order);
+on_both_backends!(
+    a_batch_in_rounds_ends_as_if_applied_in_order,
+    stored_times_come_back_exactly_on_either_side_of_2000,
+);
 
 fn booking(user_id: UserId, seat: &str, like: &Reservation) -> Reservation {
     Reservation {
@@ -178,4 +182,56 @@ async fn status_round_uses_the_primary_key_as_a_generic_plan(db: &pica::storage:
         .execute(&mut *conn)
         .await
         .unwrap();
+}
+
+/// PostgreSQL's `timestamptz` is decoded from its binary form by hand (microseconds from
+/// 2000-01-01): times before and after that epoch, with and without microseconds, come
+/// back exactly as stored (interval bounds are whole seconds; stamps keep microseconds).
+async fn stored_times_come_back_exactly_on_either_side_of_2000(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let token = app.user("epochs").await;
+    let booked = body(app.reserve(&token, slot("Q1", 1, 9, 10)).await).await;
+    let db = app.stop().await;
+    let db = db.connect().await;
+    let id: Uuid = booked["id"].as_str().unwrap().parse().unwrap();
+    let like = db.reservation(id).await.unwrap().unwrap();
+    let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    let cases = [
+        (
+            "1999-12-31T23:00:00Z",
+            "2000-01-01T01:00:00Z",
+            "1999-12-31T23:59:59.999999Z",
+        ),
+        (
+            "1970-01-01T00:00:00Z",
+            "1970-01-01T01:00:00Z",
+            "1969-12-31T23:59:59.000001Z",
+        ),
+        (
+            "2000-01-01T00:00:00Z",
+            "2000-01-01T00:00:01Z",
+            "2000-01-01T00:00:00.000001Z",
+        ),
+        (
+            "2099-06-30T22:00:00Z",
+            "2099-07-01T02:00:00Z",
+            "2087-03-04T05:06:07.123456Z",
+        ),
+    ];
+    let mut stored = Vec::new();
+    for (i, (start, end, created)) in cases.iter().enumerate() {
+        let mut r = booking(like.user_id, &format!("Q{}", i + 2), &like);
+        r.interval = Interval::new(at(start), at(end)).unwrap();
+        r.created_at = at(created);
+        r.status = ReservationStatus::Completed;
+        db.commit(&[create(&r)]).await.expect("stored");
+        stored.push(r);
+    }
+    for r in &stored {
+        let back = db.reservation(r.id).await.unwrap().expect("read back");
+        assert_eq!(back.interval, r.interval, "{}", r.seat.0);
+        assert_eq!(back.created_at, r.created_at, "{}", r.seat.0);
+    }
 }
