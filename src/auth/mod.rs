@@ -11,7 +11,7 @@ pub mod cookie;
 pub mod passwords;
 pub mod secrets;
 pub mod throttle;
-pub mod verified;
+mod verified;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -238,22 +238,19 @@ impl Auth {
 
     async fn verify_jwt(&self, token: &str) -> Result<AuthUser, ApiError> {
         let now = self.now().timestamp();
-        let claims = match self.verified.get(token) {
+        let cached = self.verified.get(token);
+        let claims = match cached {
             Some(hit) => hit,
             None => {
                 let claims = decode::<Claims>(token, &self.decoding, &self.validation)
                     .map_err(|_| ApiError::InvalidToken)?
                     .claims;
-                let claims = VerifiedClaims {
+                VerifiedClaims {
                     user: claims.sub.parse().map_err(|_| ApiError::InvalidToken)?,
                     version: claims.ver,
                     issued_at: claims.iat,
                     expires_at: claims.exp,
-                };
-                if in_force(&claims, now) {
-                    self.verified.insert(token, claims, now);
                 }
-                claims
             }
         };
         // Time and the user's state are checked on every request, cached or not.
@@ -262,6 +259,9 @@ impl Auth {
         }
         match self.user_state(claims.user).await? {
             Some(state) if !state.deleted && state.token_version == claims.version => {
+                if cached.is_none() {
+                    self.verified.insert(token, claims, now);
+                }
                 Ok(AuthUser {
                     id: claims.user,
                     username: state.username,
