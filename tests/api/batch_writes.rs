@@ -11,7 +11,9 @@ use pica_actors::{
 };
 use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp, body, slot};
+use pica::storage::Db;
+
+use crate::helpers::{Backend, TestApp, TestDb, body, slot};
 
 on_both_backends!(
     a_batch_in_rounds_ends_as_if_applied_in_order,
@@ -59,16 +61,23 @@ fn create(r: &Reservation) -> Change {
     }
 }
 
+/// A stopped server's database with one booking of `user`'s (Q1 09–10 tomorrow), read
+/// back to model the batch's rows on. The `TestDb` keeps the database for the test.
+async fn one_booking(backend: Backend, user: &str) -> Option<(TestDb, Db, Reservation)> {
+    let app = TestApp::spawn(backend).await?;
+    let token = app.user(user).await;
+    let booked = body(app.reserve(&token, slot("Q1", 1, 9, 10)).await).await;
+    let kept = app.stop().await;
+    let db = kept.connect().await;
+    let id: Uuid = booked["id"].as_str().unwrap().parse().unwrap();
+    let reservation = db.reservation(id).await.unwrap().unwrap();
+    Some((kept, db, reservation))
+}
+
 async fn a_batch_in_rounds_ends_as_if_applied_in_order(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((_kept, db, a)) = one_booking(backend, "rounds").await else {
         return;
     };
-    let token = app.user("rounds").await;
-    let booked = body(app.reserve(&token, slot("Q1", 1, 9, 10)).await).await;
-    let db = app.stop().await;
-    let db = db.connect().await;
-    let id: Uuid = booked["id"].as_str().unwrap().parse().unwrap();
-    let a = db.reservation(id).await.unwrap().unwrap();
     let user = a.user_id;
     use ReservationStatus::{Cancelled, CheckedIn, Completed, Confirmed};
 
@@ -188,15 +197,9 @@ async fn status_round_uses_the_primary_key_as_a_generic_plan(db: &pica::storage:
 /// 2000-01-01): times before and after that epoch, with and without microseconds, come
 /// back exactly as stored (interval bounds are whole seconds; stamps keep microseconds).
 async fn stored_times_come_back_exactly_on_either_side_of_2000(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((_kept, db, like)) = one_booking(backend, "epochs").await else {
         return;
     };
-    let token = app.user("epochs").await;
-    let booked = body(app.reserve(&token, slot("Q1", 1, 9, 10)).await).await;
-    let db = app.stop().await;
-    let db = db.connect().await;
-    let id: Uuid = booked["id"].as_str().unwrap().parse().unwrap();
-    let like = db.reservation(id).await.unwrap().unwrap();
     let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
     let cases = [
         (
