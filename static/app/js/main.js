@@ -168,13 +168,6 @@ async function start() {
     showStatus();
     await draw();
   });
-  document.addEventListener('click', (e) => {
-    const a = e.target.closest('a[href^="/app"]');
-    if (!a || e.ctrlKey || e.metaKey || e.shiftKey || a.target) return;
-    e.preventDefault();
-    navigate(a.getAttribute('href'));
-  });
-  window.addEventListener('popstate', () => draw());
   document.getElementById('sign-out').addEventListener('click', async () => {
     await signOut();
     signedOut('session.signedOut');
@@ -188,6 +181,16 @@ async function start() {
   await ctx.refreshMe();
   new HoldBanner(document.getElementById('hold-banner'), ctx);
   await draw();
+  // In-app navigation only from here: a link followed while the app was still starting
+  // loads its page as a plain link does, rather than drawing a screen that this first
+  // draw would then replace under the user's hands.
+  document.addEventListener('click', (e) => {
+    const a = e.target.closest('a[href^="/app"]');
+    if (!a || e.ctrlKey || e.metaKey || e.shiftKey || a.target) return;
+    e.preventDefault();
+    navigate(a.getAttribute('href'));
+  });
+  window.addEventListener('popstate', () => draw());
   document.body.dataset.ready = 'true';
 }
 
