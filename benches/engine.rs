@@ -163,6 +163,7 @@ fn zone_actor(c: &mut Criterion) {
             EngineConfig::default(),
         ))
         .unwrap();
+    rt.block_on(engine.loaded());
     let zone = ZoneId("coworking".into());
     let mut g = c.benchmark_group("zone_actor");
     let day = interval(3, 0, 28);

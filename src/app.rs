@@ -36,9 +36,9 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects and migrates the database, seeds a fresh one, starts the engine (every
-    /// actor rebuilds from the database) and binds the listener (port 0 picks a free
-    /// port, which tests use).
+    /// Connects and migrates the database, seeds a fresh one, starts the engine and binds
+    /// the listener (port 0 picks a free port, which tests use). The zones are still
+    /// rebuilding from the database when this returns; `engine.loaded()` waits for them.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
     }
@@ -48,7 +48,8 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         // The port opens first and answers "starting" (`/healthz` 200, everything else
-        // 503) while the database migrates and the zones rebuild.
+        // 503) while the database migrates and the engine starts. The zones then rebuild
+        // behind the real server, each serving once it is up (see `Engine::start`).
         let std_listener = std::net::TcpListener::bind(settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         std_listener.set_nonblocking(true)?;

@@ -48,8 +48,18 @@ async fn main() -> anyhow::Result<()> {
 async fn serve() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let app = Application::build(settings).await?;
-    // Tests and scripts that start the binary on port 0 read the address from here.
+    // Tests and scripts that start the binary on port 0 read the address from here, and
+    // wait for the second line if they need every zone up (zones load behind the server).
     println!("pica listening on http://{}", app.local_addr());
+    let engine = app.state().engine.clone();
+    tokio::spawn(async move {
+        engine.loaded().await;
+        // Not `println!`, which panics once a reader has closed the pipe.
+        if engine.is_loaded() {
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout(), "pica ready");
+        }
+    });
     app.run_until(shutdown_signal()).await
 }
 

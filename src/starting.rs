@@ -1,5 +1,6 @@
-//! What the server answers while it starts: the database migrating and every zone
-//! rebuilding its state from it, which takes seconds on a big space. The port is open
+//! What the server answers while it starts: the database migrating and the engine
+//! starting (the zones then rebuild behind the real server, which answers for each zone
+//! as soon as it is up; `/readyz` stays 503 until all are). The port is open
 //! from the first moment, so a liveness probe sees the process alive (`/healthz` 200)
 //! rather than refused connections (which would get it killed and restarted in a
 //! loop), a readiness probe sees it is not ready yet (`/readyz` 503), and every other

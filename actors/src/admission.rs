@@ -266,10 +266,12 @@ mod engine_tests {
             per_user_limit: 1,
             ..config
         };
-        Engine::start(storage, Arc::new(SystemClock), config)
+        let engine = Engine::start(storage, Arc::new(SystemClock), config)
             .await
             .expect("engine starts")
-            .0
+            .0;
+        engine.loaded().await;
+        engine
     }
 
     /// Polls until `condition` holds; panics after 5 s.

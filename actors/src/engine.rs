@@ -60,6 +60,8 @@ struct Inner {
     commit_gate: Arc<Gate>,
     /// What the unit of work's transactions did (shared with every unit of work).
     commit_stats: Arc<UowStats>,
+    /// True once every zone of the first start has loaded (set by the supervisor).
+    loaded: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How full each bounded queue is and how often it refused, for `/metrics`.
@@ -71,8 +73,12 @@ pub struct AdmissionStats {
 }
 
 impl Engine {
-    /// Loads the layout, spawns every actor (each rebuilds from `storage`) and returns
-    /// once all zones are serving.
+    /// Loads the layout, starts the notifier, the unit of work and the book stock actor
+    /// and returns; the zones then rebuild from `storage` concurrently, each serving as
+    /// soon as it is up (a zone not up yet answers `Unavailable`). Until every zone is
+    /// up, new bookings are refused with `Starting` (the user ledger does not know
+    /// every reservation yet) and event streams cannot open (their snapshot would miss
+    /// zones); [`loaded`](Self::loaded) waits for that moment.
     pub async fn start(
         storage: Arc<dyn Storage>,
         clock: Arc<dyn Clock>,
@@ -82,8 +88,10 @@ impl Engine {
         let directory: Directory = Arc::new(DashMap::new());
         let ledger = Arc::new(
             UserLedger::new(config.per_user_limit)
-                .with_series_limit(config.series_occurrence_limit),
+                .with_series_limit(config.series_occurrence_limit)
+                .loading(),
         );
+        let (loaded_tx, loaded) = tokio::sync::watch::channel(false);
         let notifier = Arc::new(RwLock::new(None));
         let books: BookSlot = Arc::new(RwLock::new(None));
         let commit_gate = Gate::new(config.max_queue);
@@ -99,6 +107,7 @@ impl Engine {
             config: config.clone(),
             notifier_slot: notifier.clone(),
             books: books.clone(),
+            loaded: loaded_tx,
         };
         let (supervisor, handle) = Actor::spawn(None, EngineSupervisor, args)
             .await
@@ -125,6 +134,7 @@ impl Engine {
             ledger,
             clock,
             config,
+            loaded,
         };
         Ok((
             Engine {
@@ -184,8 +194,23 @@ impl Engine {
         self.inner.directory.get(zone).map(|a| a.clone())
     }
 
+    /// True once every zone of the first start has loaded (it stays true while a zone
+    /// restarts later).
+    pub fn is_loaded(&self) -> bool {
+        *self.inner.loaded.borrow()
+    }
+
+    /// Waits until every zone of the first start has loaded (or the engine stopped).
+    pub async fn loaded(&self) {
+        let mut loaded = self.inner.loaded.clone();
+        let _ = loaded.wait_for(|l| *l).await;
+    }
+
     /// True once every zone of the layout, and the book stock, has a live actor.
     pub fn is_ready(&self) -> bool {
+        if !self.is_loaded() {
+            return false;
+        }
         let layout = self.inner.layout.read().expect("layout lock poisoned");
         layout
             .iter()

@@ -31,6 +31,10 @@ pub enum EngineError {
     Overloaded,
     #[error("The zone is restarting; retry shortly")]
     Unavailable,
+    /// The engine's first start is still loading zones: a new booking could overlap
+    /// one of the member's reservations in a zone not loaded yet, so it must wait.
+    #[error("The server is still loading reservations; retry shortly")]
+    Starting,
     #[error("Book not found")]
     BookNotFound,
     #[error("Not enough copies available: {available} left")]

@@ -1,6 +1,12 @@
 //! The engine's supervisor: spawns the notifier, the unit of work and one actor per
 //! zone, and restarts whatever dies.
 //!
+//! On the engine's first start the zones load after the supervisor is up (see
+//! [`SupervisorMsg::StartZones`]), each published as soon as it has loaded, so that the
+//! zones already up serve while the others still load. Until every zone has loaded, the
+//! user ledger refuses new claims (a booking could overlap a reservation in a zone not
+//! loaded yet) and the engine reports itself not loaded.
+//!
 //! A zone that dies is respawned and rebuilds itself from the database (its `pre_start`
 //! first waits for the unit of work to drain). While it is down it is absent from the
 //! directory, so the edge answers 503 with `Retry-After` instead of guessing. If
@@ -9,7 +15,7 @@
 //! their pending changes were lost with it. The book stock actor is supervised the same
 //! way as a zone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +44,8 @@ use crate::zone::messages::ZoneMsg;
 pub type Directory = Arc<DashMap<ZoneId, ActorRef<ZoneMsg>>>;
 
 pub enum SupervisorMsg {
+    /// The engine's first start of every zone (sent by the supervisor to itself).
+    StartZones,
     RespawnZone {
         zone: ZoneId,
         attempt: u32,
@@ -80,6 +88,8 @@ pub struct SupervisorArgs {
     pub commit_queue: Arc<Gate>,
     /// The unit of work's transaction counts; outlive any one unit of work too.
     pub commit_stats: Arc<UowStats>,
+    /// Set to true once every zone of the first start has loaded.
+    pub loaded: tokio::sync::watch::Sender<bool>,
 }
 
 pub struct SupervisorState {
@@ -87,6 +97,8 @@ pub struct SupervisorState {
     uow: ActorRef<UowMsg>,
     notifier: ActorRef<NotifierMsg>,
     zone_of: HashMap<ActorId, ZoneId>,
+    /// Zones of the first start that have not loaded yet (a failed load is retried).
+    loading: HashSet<ZoneId>,
     /// The live book stock actor.
     books: Option<ActorId>,
     shutting_down: bool,
@@ -154,40 +166,61 @@ impl EngineSupervisor {
 
     fn publish_zone(state: &mut SupervisorState, zone: ZoneId, actor: ActorRef<ZoneMsg>) {
         state.zone_of.insert(actor.get_id(), zone.clone());
-        state.args.directory.insert(zone, actor);
+        state.args.directory.insert(zone.clone(), actor);
+        // After the directory: whoever waits for the engine to load finds the zone up.
+        if state.loading.remove(&zone) {
+            Self::finish_if_loaded(state);
+        }
+    }
+
+    /// Once the last zone of the first start has loaded, its claims (like every other
+    /// zone's, loaded in its `pre_start`) are in the ledger: new claims may be checked.
+    fn finish_if_loaded(state: &SupervisorState) {
+        if state.loading.is_empty() && !state.args.ledger.is_loaded() {
+            state.args.ledger.finish_loading();
+            state.args.loaded.send_replace(true);
+            info!("every zone has loaded");
+        }
     }
 
     /// The first start of every zone, [`start_concurrency`] at a time, each on its own
     /// task: a zone's `pre_start` runs inside the future that spawns it, so awaiting
     /// them all here would rebuild every zone on the supervisor's one thread. Each
     /// rebuilds from its own queries, so start-up grows with the space, not with
-    /// zones × space.
-    async fn spawn_all_zones(
-        myself: &ActorRef<SupervisorMsg>,
-        state: &mut SupervisorState,
-    ) -> Result<(), ActorProcessingErr> {
+    /// zones × space. Each zone is published the moment it has loaded. The supervisor
+    /// handles nothing else meanwhile, so a zone that dies in the meantime is seen
+    /// (and restarted) after it was published, like any other.
+    async fn start_all_zones(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
         let layouts = std::mem::take(&mut state.args.zones);
         // Told first (mailboxes are in order), so the zones' loads land in display order.
         let order = layouts.iter().map(|z| z.id.clone()).collect();
         let _ = state.notifier.cast(NotifierMsg::ZoneOrder(order));
-        let starts = layouts.into_iter().map(|layout| {
-            let zone = layout.id.clone();
-            let args = Self::zone_args(state, zone.clone(), Some(layout));
+        let args: Vec<ZoneArgs> = layouts
+            .into_iter()
+            .map(|layout| Self::zone_args(state, layout.id.clone(), Some(layout)))
+            .collect();
+        // Lazy: `buffer_unordered` spawns the next start only when one has finished.
+        let starts = args.into_iter().map(|args| {
+            let zone = args.zone.clone();
             let cell = myself.get_cell();
-            tokio::spawn(async move {
-                let spawned = Actor::spawn_linked(None, ZoneActor, args, cell).await;
-                spawned.map(|(actor, _)| (zone, actor))
-            })
+            let task = tokio::spawn(Actor::spawn_linked(None, ZoneActor, args, cell));
+            async move { (zone, task.await) }
         });
-        let started: Vec<_> = futures_util::stream::iter(starts)
-            .buffer_unordered(start_concurrency())
-            .collect()
-            .await;
-        for outcome in started {
-            let (zone, actor) = outcome??;
-            Self::publish_zone(state, zone, actor);
+        let mut started = futures_util::stream::iter(starts).buffer_unordered(start_concurrency());
+        while let Some((zone, outcome)) = started.next().await {
+            match outcome {
+                Ok(Ok((actor, _))) => Self::publish_zone(state, zone, actor),
+                // Retried like a restart (which reads the zone's layout again).
+                Ok(Err(err)) => {
+                    warn!(%zone, error = %err, "zone failed to load; retrying");
+                    retry_later(myself, zone, 0);
+                }
+                Err(panicked) => {
+                    error!(%zone, error = %panicked, "zone panicked while loading; retrying");
+                    retry_later(myself, zone, 0);
+                }
+            }
         }
-        Ok(())
     }
 
     async fn spawn_books(
@@ -236,16 +269,20 @@ impl Actor for EngineSupervisor {
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let (notifier, uow) = Self::spawn_core(&myself, &args).await?;
+        let loading = args.zones.iter().map(|z| z.id.clone()).collect();
         let mut state = SupervisorState {
             args,
             uow,
             notifier,
             zone_of: HashMap::new(),
+            loading,
             books: None,
             shutting_down: false,
         };
-        Self::spawn_all_zones(&myself, &mut state).await?;
+        Self::finish_if_loaded(&state);
         Self::spawn_books(&myself, &mut state).await?;
+        // The zones load once the engine is up (the first message in the mailbox).
+        myself.cast(SupervisorMsg::StartZones)?;
         Ok(state)
     }
 
@@ -256,19 +293,14 @@ impl Actor for EngineSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
+            SupervisorMsg::StartZones => Self::start_all_zones(&myself, state).await,
             SupervisorMsg::RespawnZone { zone, attempt } => {
                 if state.shutting_down || state.args.directory.contains_key(&zone) {
                     return Ok(());
                 }
                 if let Err(err) = Self::spawn_zone(&myself, state, zone.clone()).await {
-                    // Exponential backoff, capped: 50 ms, 100 ms, ... 5 s.
-                    let delay = Duration::from_millis((50u64 << attempt.min(7)).min(5_000));
-                    warn!(%zone, attempt, ?delay, error = %err, "zone restart failed; retrying");
-                    let next = SupervisorMsg::RespawnZone {
-                        zone,
-                        attempt: attempt + 1,
-                    };
-                    myself.send_after(delay, move || next);
+                    warn!(%zone, attempt, error = %err, "zone restart failed; retrying");
+                    retry_later(&myself, zone, attempt);
                 } else {
                     info!(%zone, attempt, "zone restarted");
                 }
@@ -373,3 +405,17 @@ fn is<M>(cell: &ActorCell, actor: &ActorRef<M>) -> bool {
 fn respawn(myself: &ActorRef<SupervisorMsg>, zone: ZoneId) {
     let _ = myself.cast(SupervisorMsg::RespawnZone { zone, attempt: 0 });
 }
+
+/// Respawns `zone` after its `attempt`-th failure, with exponential backoff, capped:
+/// 50 ms, 100 ms, ... 5 s.
+fn retry_later(myself: &ActorRef<SupervisorMsg>, zone: ZoneId, attempt: u32) {
+    let delay = Duration::from_millis((50u64 << attempt.min(7)).min(5_000));
+    let next = SupervisorMsg::RespawnZone {
+        zone,
+        attempt: attempt + 1,
+    };
+    myself.send_after(delay, move || next);
+}
+
+#[cfg(test)]
+mod tests;

@@ -11,6 +11,7 @@
 //! when a commit fails, and when a reservation stops being active.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
@@ -35,6 +36,11 @@ pub struct UserLedger {
     limit: usize,
     /// Most active series occurrences per user, across their series.
     series_limit: usize,
+    /// False while the engine's first start is still loading zones. A claim checked
+    /// then could miss an overlap with a reservation in a zone not loaded yet, so new
+    /// claims are refused with [`EngineError::Starting`] until every zone has loaded;
+    /// zones already up serve everything else meanwhile. Only ever goes false → true.
+    loaded: AtomicBool,
 }
 
 impl UserLedger {
@@ -44,6 +50,32 @@ impl UserLedger {
             claims: DashMap::new(),
             limit,
             series_limit: limit,
+            loaded: AtomicBool::new(true),
+        }
+    }
+
+    /// The same ledger, refusing new claims until [`finish_loading`](Self::finish_loading):
+    /// the engine's first start, while zones load their claims concurrently.
+    pub fn loading(self) -> Self {
+        self.loaded.store(false, Ordering::Release);
+        self
+    }
+
+    /// Every zone's claims are in: new claims are checked from now on.
+    pub fn finish_loading(&self) {
+        self.loaded.store(true, Ordering::Release);
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// `Starting` until every zone's claims are in.
+    fn check_loaded(&self) -> Result<(), EngineError> {
+        if self.is_loaded() {
+            Ok(())
+        } else {
+            Err(EngineError::Starting)
         }
     }
 
@@ -61,8 +93,35 @@ impl UserLedger {
     }
 
     /// Atomically checks and records a claim. Claims that ended before `now` no longer
-    /// count and are dropped.
+    /// count and are dropped. Refused with `Starting` while the ledger is loading.
     pub fn try_claim(
+        &self,
+        user: UserId,
+        id: ReservationId,
+        zone: &ZoneId,
+        interval: Interval,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        self.check_loaded()?;
+        self.claim(user, id, zone, interval, now)
+    }
+
+    /// Puts back a claim that was the user's a moment ago (a hold whose swap for a
+    /// reservation was refused or did not commit) or one rebuilt with its zone (the
+    /// holds a starting zone finds): checked like [`try_claim`](Self::try_claim), but
+    /// allowed while the ledger is loading, since it only restores what was there.
+    pub fn restore(
+        &self,
+        user: UserId,
+        id: ReservationId,
+        zone: &ZoneId,
+        interval: Interval,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        self.claim(user, id, zone, interval, now)
+    }
+
+    fn claim(
         &self,
         user: UserId,
         id: ReservationId,
@@ -100,6 +159,7 @@ impl UserLedger {
         occurrences: &[(ReservationId, Interval)],
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
+        self.check_loaded()?;
         let mut claims = self.claims.entry(user).or_default();
         claims.retain(|c| c.interval.end > now);
         let conflicts: Vec<OccurrenceConflict> = occurrences
@@ -238,6 +298,40 @@ mod tests {
         ledger
             .try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(5, 6), at(2))
             .unwrap();
+    }
+
+    #[test]
+    fn a_loading_ledger_refuses_new_claims_but_restores_old_ones() {
+        let ledger = UserLedger::new(2).loading();
+        let hold = Uuid::now_v7();
+        assert_eq!(
+            ledger.try_claim(1, Uuid::now_v7(), &zone("cafe"), iv(3, 4), at(0)),
+            Err(EngineError::Starting)
+        );
+        let series = [(Uuid::now_v7(), iv(5, 6))];
+        assert_eq!(
+            ledger.try_claim_series(1, &zone("cafe"), &series, at(0)),
+            Err(EngineError::Starting)
+        );
+        assert_eq!(ledger.claims_of(1), 0);
+        // A hold put back (or rebuilt with its zone) is still checked against the rest.
+        ledger
+            .restore(1, hold, &zone("cafe"), iv(3, 4), at(0))
+            .unwrap();
+        assert_eq!(
+            ledger.restore(1, Uuid::now_v7(), &zone("quiet"), iv(3, 5), at(0)),
+            Err(EngineError::UserOverlap { conflict: iv(3, 4) })
+        );
+        ledger.finish_loading();
+        assert!(ledger.is_loaded());
+        assert_eq!(
+            ledger.try_claim(1, Uuid::now_v7(), &zone("quiet"), iv(3, 5), at(0)),
+            Err(EngineError::UserOverlap { conflict: iv(3, 4) })
+        );
+        ledger
+            .try_claim_series(1, &zone("cafe"), &series, at(0))
+            .unwrap();
+        assert_eq!(ledger.zone_of(1, &hold), Some(zone("cafe")));
     }
 
     #[test]

@@ -272,9 +272,10 @@ impl ApiError {
                 detail,
                 conflict: None,
             },
-            EngineError::CommitFailed | EngineError::Overloaded | EngineError::Unavailable => {
-                ApiError::Unavailable(detail)
-            }
+            EngineError::CommitFailed
+            | EngineError::Overloaded
+            | EngineError::Unavailable
+            | EngineError::Starting => ApiError::Unavailable(detail),
             EngineError::BookNotFound | EngineError::BookReservationNotFound => {
                 ApiError::NotFound(detail)
             }

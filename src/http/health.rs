@@ -60,7 +60,10 @@ enum Backend {
 #[serde(rename_all = "snake_case")]
 enum EngineState {
     Ok,
+    /// A zone or the book stock actor is restarting.
     Restarting,
+    /// The first start is still loading zones (zones already up serve meanwhile).
+    Starting,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -110,6 +113,8 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         },
         engine: if engine {
             EngineState::Ok
+        } else if !state.engine.is_loaded() {
+            EngineState::Starting
         } else {
             EngineState::Restarting
         },

@@ -27,11 +27,16 @@ impl Engine {
 
     /// Opens an event stream: the events after `after` if they are still buffered,
     /// otherwise a snapshot of `scope` that is exact at the subscription's `head`.
+    /// `Starting` until every zone has loaded: a zone that loads later would be missing
+    /// from the snapshot, and no event would bring it.
     pub async fn open_events(
         &self,
         after: Option<u64>,
         scope: Scope,
     ) -> Result<Subscription, EngineError> {
+        if !self.is_loaded() {
+            return Err(EngineError::Starting);
+        }
         let notifier = self.notifier()?;
         let result = notifier
             .call(

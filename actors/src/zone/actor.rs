@@ -89,7 +89,7 @@ impl Actor for ZoneActor {
         for hold in seats.holds() {
             let _ = args
                 .ledger
-                .try_claim(hold.user_id, hold.id, &args.zone, hold.interval, now);
+                .restore(hold.user_id, hold.id, &args.zone, hold.interval, now);
         }
         if let Some(notifier) = &args.notifier {
             let _ = notifier.cast(NotifierMsg::ZoneLoaded {

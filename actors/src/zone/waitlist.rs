@@ -253,7 +253,7 @@ pub(super) fn confirm_hold(
         reservation.interval,
         now,
     ) {
-        let _ = ledger.try_claim(user_id, id, &entry.zone, entry.interval, now);
+        let _ = ledger.restore(user_id, id, &entry.zone, entry.interval, now);
         state
             .seats
             .undo_waitlist(&id, &WaitChange::Confirmed(reservation));
@@ -293,7 +293,7 @@ pub(super) fn confirm_hold(
                 let committed = outcome.is_ok();
                 if !committed {
                     ledger.release(user_id, &made.id);
-                    let _ = ledger.try_claim(user_id, id, &entry.zone, entry.interval, now);
+                    let _ = ledger.restore(user_id, id, &entry.zone, entry.interval, now);
                 }
                 let _ = zone.cast(ZoneMsg::WaitlistDecided {
                     id,

@@ -129,6 +129,8 @@ impl TestApp {
         let app = Application::build_with_clock(settings(&db.url, extra), clock)
             .await
             .expect("build app");
+        // The zones load after the build returns; tests start from a loaded engine.
+        app.state().engine.loaded().await;
         let addr = app.local_addr();
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();

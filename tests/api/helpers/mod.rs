@@ -129,18 +129,27 @@ pub async fn execute(db: &Db, sql: &'static str) {
 }
 
 /// Reads the first line the real `pica` binary prints ("pica listening on URL") from its
-/// piped standard output and returns the URL.
+/// piped standard output, then waits for the next ("pica ready": every zone has loaded)
+/// and returns the URL.
 pub fn listening_url(child: &mut std::process::Child) -> String {
     use std::io::{BufRead, BufReader};
     let stdout = child.stdout.take().expect("stdout piped");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines
+        .next()
+        .expect("a listening line")
         .expect("read the listening line");
-    line.trim()
+    let url = line
+        .trim()
         .strip_prefix("pica listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string()
+        .to_string();
+    let ready = lines
+        .next()
+        .expect("a ready line")
+        .expect("read the ready line");
+    assert_eq!(ready.trim(), "pica ready", "unexpected second line");
+    url
 }
 
 /// A field of `/proc/<pid>/status` in KiB (VmRSS: resident now; VmHWM: peak resident).
