@@ -125,12 +125,13 @@ impl Application {
         // also fill the outbox.
         let wake = Arc::new(tokio::sync::Notify::new());
         let writer = db
-            .writer()
+            .writer(settings.pg_commits_in_flight as u32)
             .await
             .context("opening the writer's connection")?;
         let storage = Arc::new(EngineStorage::new(
             db.clone(),
             writer,
+            settings.pg_commits_in_flight,
             settings.mail.as_ref().map(|_| wake.clone()),
         ));
         let (engine, engine_task) = Engine::start(storage, clock, config)

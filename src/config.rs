@@ -292,6 +292,9 @@ pub struct Settings {
     /// apart from `max_active_reservations`.
     pub max_series_occurrences: usize,
     pub db_max_connections: u32,
+    /// On PostgreSQL, how many of the unit of work's transactions may be in flight at
+    /// once (each on a writer connection of its own); SQLite always commits one at a time.
+    pub pg_commits_in_flight: usize,
     /// How long a request waits for a database connection before 503.
     pub db_acquire_timeout: Duration,
     pub body_limit_bytes: usize,
@@ -431,6 +434,10 @@ impl Settings {
             queue_limit("PICA_BOOK_QUEUE_LIMIT", engine_defaults.book_queue_limit)?;
         let commit_queue_limit = queue_limit("PICA_COMMIT_QUEUE_LIMIT", engine_defaults.max_queue)?;
         let max_in_flight = queue_limit("PICA_MAX_IN_FLIGHT", 1024)?;
+        let pg_commits_in_flight: usize = parse(&get, "PICA_PG_COMMITS_IN_FLIGHT", 2)?;
+        if !(1..=8).contains(&pg_commits_in_flight) {
+            bail!("PICA_PG_COMMITS_IN_FLIGHT must be between 1 and 8, got {pg_commits_in_flight}");
+        }
         Ok(Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://pica.db".into()),
             bind: get("PICA_BIND")
@@ -468,6 +475,7 @@ impl Settings {
             max_active_reservations: max_active,
             max_series_occurrences: max_series,
             db_max_connections: parse(&get, "PICA_DB_MAX_CONNECTIONS", 10)?,
+            pg_commits_in_flight,
             db_acquire_timeout: Duration::from_millis(parse(
                 &get,
                 "PICA_DB_ACQUIRE_TIMEOUT_MS",
@@ -631,6 +639,20 @@ mod tests {
             (1024, 1024, 4096)
         );
         assert_eq!(s.max_in_flight, 1024);
+        assert_eq!(s.pg_commits_in_flight, 2);
+        assert_eq!(
+            settings(&[("PICA_PG_COMMITS_IN_FLIGHT", "1")])
+                .unwrap()
+                .pg_commits_in_flight,
+            1
+        );
+        for bad in ["0", "9", "two"] {
+            let err = format!(
+                "{:#}",
+                settings(&[("PICA_PG_COMMITS_IN_FLIGHT", bad)]).unwrap_err()
+            );
+            assert!(err.contains("PICA_PG_COMMITS_IN_FLIGHT"), "{bad}: {err}");
+        }
         assert_eq!(
             settings(&[("PICA_MAX_IN_FLIGHT", "64")])
                 .unwrap()

@@ -140,6 +140,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Applies all `changes` in one transaction: all or nothing.
     async fn commit(&self, changes: &[Change]) -> Result<(), StorageError>;
 
+    /// How many [`commit`](Self::commit)s may run at once (on changes to disjoint rows:
+    /// see `unit_of_work::flights`); 1 unless the storage has connections for more.
+    fn concurrent_commits(&self) -> usize {
+        1
+    }
+
     /// The book catalog with its committed stock, by id.
     async fn load_books(&self) -> Result<Vec<Book>, StorageError> {
         Ok(Vec::new())

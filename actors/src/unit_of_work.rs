@@ -1,10 +1,14 @@
 //! The unit of work: group commit for every actor's writes.
 //!
 //! Actors hand in an [`Intent`] (its changes, the events to announce, and what to do
-//! with the outcome) and move on. While one transaction is in flight, newly submitted
+//! with the outcome) and move on. While a transaction is in flight, newly submitted
 //! intents queue up; when it finishes, everything queued (up to `max_batch`) goes into
 //! the next transaction. After a commit each intent's outcome runs (settle the
 //! participants, answer the client) and its events go to the notifier, in commit order.
+//!
+//! A storage that can commit several transactions at once
+//! ([`Storage::concurrent_commits`], PostgreSQL) gets a second batch in flight beside
+//! the first when the two cannot depend on each other ([`flights`] says when).
 //!
 //! If a batch of several intents fails, each is retried alone, so one refused change
 //! (a constraint, a stale status) does not sink the others; a failure of a single intent
@@ -23,7 +27,9 @@ use crate::admission::{Gate, Pass};
 use crate::domain::DomainEvent;
 use crate::notifier::NotifierMsg;
 use crate::storage::{Change, Storage, StorageError};
+use crate::unit_of_work::flights::Flights;
 
+mod flights;
 pub mod stats;
 
 pub use stats::{CommitStats, HistogramSnapshot, UowStats};
@@ -68,8 +74,11 @@ pub enum UowMsg {
     /// Replies once everything submitted before it has been decided. A restarting zone
     /// uses it so that its rebuild from the database sees every in-flight write.
     Barrier(RpcReplyPort<()>),
-    /// Internal: a transaction finished.
-    Decided(Vec<(Intent, Outcome)>),
+    /// Internal: the transaction of batch `flight` finished.
+    Decided {
+        flight: u64,
+        decided: Vec<(Intent, Outcome)>,
+    },
 }
 
 pub struct UnitOfWork;
@@ -117,7 +126,8 @@ pub struct UowState {
     notifier: Option<ActorRef<NotifierMsg>>,
     /// Intents waiting for the next transaction, each with its place in the gate.
     queue: VecDeque<(Intent, Option<Pass>)>,
-    in_flight: bool,
+    /// The batches in flight, and which queued intents may join them.
+    flights: Flights,
     max_batch: usize,
     max_queue: usize,
     stats: Arc<UowStats>,
@@ -134,10 +144,10 @@ impl Actor for UnitOfWork {
         args: UowArgs,
     ) -> Result<UowState, ActorProcessingErr> {
         Ok(UowState {
+            flights: Flights::new(args.storage.concurrent_commits()),
             storage: args.storage,
             notifier: args.notifier,
             queue: VecDeque::new(),
-            in_flight: false,
             max_batch: args.max_batch.max(1),
             max_queue: args.max_queue.max(1),
             stats: args.stats,
@@ -170,25 +180,30 @@ impl Actor for UnitOfWork {
                 },
                 None,
             )),
-            UowMsg::Decided(decided) => {
-                state.in_flight = false;
+            UowMsg::Decided { flight, decided } => {
+                state.flights.land(flight);
                 for (intent, outcome) in decided {
                     intent.decide(outcome, &state.notifier);
                 }
             }
         }
-        if !state.in_flight && !state.queue.is_empty() {
-            let n = state.queue.len().min(state.max_batch);
+        loop {
+            let queued = state.queue.iter().map(|(intent, _)| intent);
+            let n = state.flights.next_batch(queued, state.max_batch);
+            if n == 0 {
+                break;
+            }
             // Leaving the queue gives the intents' places back (the passes drop here).
             let batch: Vec<Intent> = state.queue.drain(..n).map(|(intent, _)| intent).collect();
-            state.in_flight = true;
+            let flight = state.flights.launch(&batch);
             let storage = state.storage.clone();
             let stats = state.stats.clone();
+            let myself = myself.clone();
             tokio::spawn(async move {
                 let decided = commit_batch(storage.as_ref(), &stats, batch).await;
                 // If the unit of work died meanwhile, its supervisor restarts the engine
                 // and every zone rebuilds from the database; dropping here is safe.
-                let _ = myself.cast(UowMsg::Decided(decided));
+                let _ = myself.cast(UowMsg::Decided { flight, decided });
             });
         }
         Ok(())
@@ -467,6 +482,118 @@ mod tests {
         assert_eq!((counted.committed, counted.failed), (3, 2));
         assert_eq!(counted.intents_per_batch.sum, 1 + 3 + 1 + 1 + 1);
         assert_eq!(uow.queue.snapshot().in_flight, 0);
+        actor.stop(None);
+        handle.await.unwrap();
+    }
+
+    /// Logs each commit's begin and end (by its first reservation); a commit whose
+    /// first reservation is `held` waits until released.
+    struct Overlapping {
+        held: Uuid,
+        release: tokio::sync::watch::Sender<bool>,
+        log: Mutex<Vec<String>>,
+        begun: tokio::sync::watch::Sender<usize>,
+    }
+
+    #[async_trait]
+    impl Storage for Overlapping {
+        async fn load_layout(&self) -> Result<Vec<ZoneLayout>, StorageError> {
+            Ok(Vec::new())
+        }
+
+        async fn load_active_reservations(
+            &self,
+            _zone: &ZoneId,
+            _now: DateTime<Utc>,
+        ) -> Result<Vec<Reservation>, StorageError> {
+            Ok(Vec::new())
+        }
+
+        fn concurrent_commits(&self) -> usize {
+            2
+        }
+
+        async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {
+            let first = match &changes[0] {
+                Change::SetReservationStatus { id, .. } => *id,
+                _ => unreachable!(),
+            };
+            let name = if first == self.held { "held" } else { "other" };
+            self.log.lock().unwrap().push(format!("begin {name}"));
+            self.begun.send_modify(|n| *n += 1);
+            if first == self.held {
+                let mut release = self.release.subscribe();
+                let _ = release.wait_for(|r| *r).await;
+            }
+            self.log.lock().unwrap().push(format!("end {name}"));
+            Ok(())
+        }
+    }
+
+    /// With room for two transactions, a batch on other reservations commits while the
+    /// first is held; one on the held reservation, and a barrier, wait for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_batch_overlaps_the_first_only_where_it_cannot_depend_on_it() {
+        let held = Uuid::now_v7();
+        let storage = Arc::new(Overlapping {
+            held,
+            release: tokio::sync::watch::channel(false).0,
+            log: Mutex::new(Vec::new()),
+            begun: tokio::sync::watch::channel(0).0,
+        });
+        let (actor, handle) = Actor::spawn(
+            None,
+            UnitOfWork,
+            UowArgs {
+                storage: storage.clone(),
+                notifier: None,
+                max_batch: 16,
+                max_queue: 16,
+                stats: Arc::new(UowStats::default()),
+            },
+        )
+        .await
+        .unwrap();
+        let uow = UowHandle {
+            actor: actor.clone(),
+            queue: Gate::new(16),
+        };
+        let submit = |ids: &[Uuid]| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let mut intent = intent(ids);
+            intent.on_outcome = Box::new(move |o| {
+                let _ = tx.send(o);
+            });
+            uow.submit(intent, None);
+            rx
+        };
+        let mut begun = storage.begun.subscribe();
+        let first = submit(&[held]);
+        begun.wait_for(|n| *n == 1).await.unwrap();
+        // Other reservations: committed while the first is still held.
+        submit(&[Uuid::now_v7()]).await.unwrap().unwrap();
+        // The held reservation again, then a barrier: both wait for the first.
+        let again = submit(&[held]);
+        let barrier = tokio::spawn({
+            let actor = actor.clone();
+            let storage = storage.clone();
+            async move {
+                actor.call(UowMsg::Barrier, None).await.unwrap();
+                storage.log.lock().unwrap().push("barrier".into());
+            }
+        });
+        storage.release.send_replace(true);
+        first.await.unwrap().unwrap();
+        again.await.unwrap().unwrap();
+        barrier.await.unwrap();
+        let log = storage.log.lock().unwrap().clone();
+        assert_eq!(
+            log[..4],
+            ["begin held", "begin other", "end other", "end held"]
+        );
+        // The second write of the held reservation began only after the first ended,
+        // and the barrier answered after both (it joined no batch of its own kind).
+        assert_eq!(log[4..], ["begin held", "end held", "barrier"]);
         actor.stop(None);
         handle.await.unwrap();
     }

@@ -131,28 +131,31 @@ impl Db {
         }
     }
 
-    /// A pool of one connection to the same database, opened now and kept open: the
-    /// unit of work's writer (see `EngineStorage`). It is one connection more than
+    /// A pool of connections to the same database, opened now and kept open: the unit
+    /// of work's writer (see `EngineStorage`). One connection on SQLite, which commits
+    /// one transaction at a time anyway; `pg_connections` on PostgreSQL, one per
+    /// transaction in flight (`PICA_PG_COMMITS_IN_FLIGHT`). They come on top of
     /// `PICA_DB_MAX_CONNECTIONS`. A broken connection is replaced on the next commit.
-    pub async fn writer(&self) -> Result<Db, DbError> {
+    pub async fn writer(&self, pg_connections: u32) -> Result<Db, DbError> {
         fn kept<DB: Database>(
             options: &sqlx::pool::PoolOptions<DB>,
+            connections: u32,
         ) -> sqlx::pool::PoolOptions<DB> {
             sqlx::pool::PoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
+                .max_connections(connections)
+                .min_connections(connections)
                 .acquire_timeout(options.get_acquire_timeout())
                 .idle_timeout(None)
                 .max_lifetime(None)
         }
         Ok(match self {
             Db::Sqlite(pool) => Db::Sqlite(
-                kept(pool.options())
+                kept(pool.options(), 1)
                     .connect_with((*pool.connect_options()).clone())
                     .await?,
             ),
             Db::Postgres(pool) => Db::Postgres(
-                kept(pool.options())
+                kept(pool.options(), pg_connections.max(1))
                     .connect_with((*pool.connect_options()).clone())
                     .await?,
             ),

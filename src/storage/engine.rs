@@ -77,11 +77,13 @@ impl Db {
 }
 
 /// The engine's storage in the service: it rebuilds from the shared pool, and commits
-/// on a writer of its own, a pool of one connection opened at start and kept
-/// ([`Db::writer`]). The unit of work has one transaction in flight, so that connection
-/// is always free for it: a commit never waits behind the edge's reads for a pooled
-/// connection, and the connection's prepared statements stay warm. (The edge's own
-/// writes, accounts and tokens, still take SQLite's write lock in turn with it.)
+/// on a writer of its own, connections opened at start and kept ([`Db::writer`]): one
+/// on SQLite, where the unit of work has one transaction in flight, and one per
+/// transaction in flight on PostgreSQL (`PICA_PG_COMMITS_IN_FLIGHT`, see
+/// `unit_of_work::flights` in the engine for which batches may overlap). So a writer
+/// connection is always free for a commit: it never waits behind the edge's reads for
+/// a pooled connection, and its prepared statements stay warm. (The edge's own writes,
+/// accounts and tokens, still take SQLite's write lock in turn with it.)
 ///
 /// With mail on (`PICA_SMTP_URL`), each commit also queues, in the same transaction,
 /// the mail its changes cause (a transactional outbox: the message exists exactly when
@@ -90,15 +92,28 @@ impl Db {
 pub struct EngineStorage {
     /// The shared pool: start-up reads.
     db: Db,
-    /// The unit of work's own connection.
+    /// The unit of work's own connections.
     writer: Db,
+    /// How many commits may run at once on `writer`.
+    concurrent_commits: usize,
     /// The mailer's wake-up, when mail is on.
     mail: Option<Arc<Notify>>,
 }
 
 impl EngineStorage {
-    pub fn new(db: Db, writer: Db, mail: Option<Arc<Notify>>) -> Self {
-        Self { db, writer, mail }
+    /// `pg_commits_in_flight` applies on PostgreSQL (and must not exceed the writer's
+    /// connections); SQLite commits one at a time.
+    pub fn new(db: Db, writer: Db, pg_commits_in_flight: usize, mail: Option<Arc<Notify>>) -> Self {
+        let concurrent_commits = match writer {
+            Db::Sqlite(_) => 1,
+            Db::Postgres(_) => pg_commits_in_flight.max(1),
+        };
+        Self {
+            db,
+            writer,
+            concurrent_commits,
+            mail,
+        }
     }
 }
 
@@ -131,6 +146,10 @@ impl Storage for EngineStorage {
             wake.notify_one();
         }
         Ok(())
+    }
+
+    fn concurrent_commits(&self) -> usize {
+        self.concurrent_commits
     }
 
     async fn load_books(&self) -> Result<Vec<Book>, StorageError> {

@@ -181,7 +181,13 @@ async fn a_full_zone_answers_503_at_once_and_the_admitted_commit_after_release(b
 }
 
 async fn a_full_commit_queue_answers_503_and_leaves_nothing_pending(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, &[("PICA_COMMIT_QUEUE_LIMIT", "1")]).await else {
+    // One transaction at a time on PostgreSQL too, so that the second write waits in
+    // the queue rather than in a second transaction beside the first.
+    let limits = [
+        ("PICA_COMMIT_QUEUE_LIMIT", "1"),
+        ("PICA_PG_COMMITS_IN_FLIGHT", "1"),
+    ];
+    let Some(app) = TestApp::spawn_with(backend, &limits).await else {
         return;
     };
     let tokens = [
