@@ -182,6 +182,7 @@ impl Actor for UnitOfWork {
             )),
             UowMsg::Decided { flight, decided } => {
                 state.flights.land(flight);
+                state.stats.set_in_flight(state.flights.len());
                 for (intent, outcome) in decided {
                     intent.decide(outcome, &state.notifier);
                 }
@@ -196,6 +197,7 @@ impl Actor for UnitOfWork {
             // Leaving the queue gives the intents' places back (the passes drop here).
             let batch: Vec<Intent> = state.queue.drain(..n).map(|(intent, _)| intent).collect();
             let flight = state.flights.launch(&batch);
+            state.stats.set_in_flight(state.flights.len());
             let storage = state.storage.clone();
             let stats = state.stats.clone();
             let myself = myself.clone();
@@ -541,6 +543,7 @@ mod tests {
             log: Mutex::new(Vec::new()),
             begun: tokio::sync::watch::channel(0).0,
         });
+        let stats = Arc::new(UowStats::default());
         let (actor, handle) = Actor::spawn(
             None,
             UnitOfWork,
@@ -549,7 +552,7 @@ mod tests {
                 notifier: None,
                 max_batch: 16,
                 max_queue: 16,
-                stats: Arc::new(UowStats::default()),
+                stats: stats.clone(),
             },
         )
         .await
@@ -571,7 +574,10 @@ mod tests {
         let first = submit(&[held]);
         begun.wait_for(|n| *n == 1).await.unwrap();
         // Other reservations: committed while the first is still held.
-        submit(&[Uuid::now_v7()]).await.unwrap().unwrap();
+        let beside = submit(&[Uuid::now_v7()]);
+        begun.wait_for(|n| *n == 2).await.unwrap();
+        assert_eq!(stats.snapshot().in_flight, 2);
+        beside.await.unwrap().unwrap();
         // The held reservation again, then a barrier: both wait for the first.
         let again = submit(&[held]);
         let barrier = tokio::spawn({
@@ -594,6 +600,7 @@ mod tests {
         // The second write of the held reservation began only after the first ended,
         // and the barrier answered after both (it joined no batch of its own kind).
         assert_eq!(log[4..], ["begin held", "end held", "barrier"]);
+        assert_eq!(stats.snapshot().in_flight, 0);
         actor.stop(None);
         handle.await.unwrap();
     }

@@ -252,6 +252,10 @@ fn describe() {
         "Intents waiting for the unit of work's next transaction now (its mailbox and queue; the transaction in flight not included)."
     );
     describe_gauge!(
+        "pica_uow_transactions_in_flight",
+        "The unit of work's transactions in flight now: at most PICA_PG_COMMITS_IN_FLIGHT on PostgreSQL, one on SQLite."
+    );
+    describe_gauge!(
         "pica_zone_mailbox_depth",
         "Client requests in flight at the zone actor now: in its mailbox, being handled, or waiting for their commit."
     );
@@ -328,6 +332,7 @@ fn record_state(state: &AppState) {
 
 /// The unit of work's counters, from the snapshot the histograms are written from.
 fn record_commits(commits: &CommitStats) {
+    gauge!("pica_uow_transactions_in_flight").set(commits.in_flight as f64);
     counter!(UOW_BATCHES, "outcome" => "committed").absolute(commits.committed);
     counter!(UOW_BATCHES, "outcome" => "failed").absolute(commits.failed);
     counter!(UOW_COMMIT_FAILURES).absolute(commits.failed_intents);

@@ -107,6 +107,11 @@ async fn unit_of_work_transactions_are_counted_timed_and_sized(backend: Backend)
         0.0,
         "every write was answered after its commit: {text}"
     );
+    assert_eq!(
+        value(&samples, "pica_uow_transactions_in_flight", &[]),
+        0.0,
+        "{text}"
+    );
     for zone in ["coworking", "cafe", "quiet"] {
         assert_eq!(
             value(&samples, "pica_zone_mailbox_depth", &[("zone", zone)]),

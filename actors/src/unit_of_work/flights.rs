@@ -51,7 +51,6 @@ impl Flights {
         }
     }
 
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.in_flight.len()
     }

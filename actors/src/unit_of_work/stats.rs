@@ -88,6 +88,8 @@ pub struct HistogramSnapshot {
 /// The unit of work's counters; see the module documentation for what counts.
 #[derive(Debug)]
 pub struct UowStats {
+    /// Transactions in flight now (set by the unit of work as batches go and land).
+    in_flight: AtomicU64,
     committed: AtomicU64,
     failed: AtomicU64,
     failed_intents: AtomicU64,
@@ -98,6 +100,7 @@ pub struct UowStats {
 impl Default for UowStats {
     fn default() -> Self {
         Self {
+            in_flight: AtomicU64::new(0),
             committed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             failed_intents: AtomicU64::new(0),
@@ -121,6 +124,11 @@ impl UowStats {
         outcome.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// How many transactions are in flight now.
+    pub(crate) fn set_in_flight(&self, n: usize) {
+        self.in_flight.store(n as u64, Ordering::Relaxed);
+    }
+
     /// Intents whose commit failed for good (their participants undo).
     pub(crate) fn record_failed_intents(&self, n: usize) {
         if n > 0 {
@@ -130,6 +138,7 @@ impl UowStats {
 
     pub fn snapshot(&self) -> CommitStats {
         CommitStats {
+            in_flight: self.in_flight.load(Ordering::Relaxed),
             committed: self.committed.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             failed_intents: self.failed_intents.load(Ordering::Relaxed),
@@ -144,6 +153,9 @@ impl UowStats {
 /// recorded; at rest `committed + failed` equals both histograms' `count`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitStats {
+    /// Transactions in flight now (at most `PICA_PG_COMMITS_IN_FLIGHT` on PostgreSQL,
+    /// one on SQLite).
+    pub in_flight: u64,
     /// Transactions committed, retries of single intents included.
     pub committed: u64,
     /// Transactions that failed: batches (whose intents are then retried alone) and
