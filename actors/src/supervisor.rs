@@ -175,11 +175,17 @@ impl EngineSupervisor {
 
     /// Once the last zone of the first start has loaded, its claims (like every other
     /// zone's, loaded in its `pre_start`) are in the ledger: new claims may be checked.
+    /// Every zone then sweeps at once, so that the holds their first sweep could not
+    /// offer meanwhile (a hold claims the member's time) go out now, not at the next
+    /// scheduled sweep.
     fn finish_if_loaded(state: &SupervisorState) {
         if state.loading.is_empty() && !state.args.ledger.is_loaded() {
             state.args.ledger.finish_loading();
             state.args.loaded.send_replace(true);
             info!("every zone has loaded");
+            for zone in state.args.directory.iter() {
+                let _ = zone.value().cast(ZoneMsg::Sweep { reply: None });
+            }
         }
     }
 

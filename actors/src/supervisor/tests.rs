@@ -17,6 +17,7 @@ use crate::domain::{
 use crate::error::EngineError;
 use crate::projection::Scope;
 use crate::storage::{Change, Storage, StorageError};
+use crate::waitlist::{WaitStatus, WaitlistEntry};
 use crate::{Engine, EngineConfig, SystemClock};
 
 /// Two zones, "quiet" and "cafe", one reservation in each; the cafe's load waits until
@@ -28,7 +29,11 @@ struct SlowCafe {
     fail_once: AtomicBool,
     quiet_booking: Reservation,
     cafe_booking: Reservation,
+    /// Member 3 waits for any quiet seat at 6-7 (all are free then).
+    quiet_waiter: WaitlistEntry,
     committed: Mutex<Vec<Change>>,
+    /// Counts commits, to wait for one.
+    commits: watch::Sender<usize>,
 }
 
 fn quiet() -> ZoneId {
@@ -70,7 +75,18 @@ impl SlowCafe {
             fail_once: AtomicBool::new(fail_once),
             quiet_booking: booking(1, quiet(), seat("Q1"), tomorrow(1, 3)),
             cafe_booking: booking(2, cafe(), seat("C1"), tomorrow(1, 3)),
+            quiet_waiter: WaitlistEntry {
+                id: Uuid::now_v7(),
+                user_id: 3,
+                zone: quiet(),
+                interval: tomorrow(6, 7),
+                status: WaitStatus::Waiting,
+                hold: None,
+                reservation_id: None,
+                created_at: Utc::now(),
+            },
             committed: Mutex::new(Vec::new()),
+            commits: watch::channel(0).0,
         })
     }
 
@@ -117,8 +133,17 @@ impl Storage for SlowCafe {
         Ok(vec![self.cafe_booking.clone()])
     }
 
+    async fn load_open_waitlist(&self, zone: &ZoneId) -> Result<Vec<WaitlistEntry>, StorageError> {
+        Ok(if *zone == quiet() {
+            vec![self.quiet_waiter.clone()]
+        } else {
+            Vec::new()
+        })
+    }
+
     async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {
         self.committed.lock().unwrap().extend_from_slice(changes);
+        self.commits.send_modify(|n| *n += 1);
         Ok(())
     }
 }
@@ -218,6 +243,23 @@ async fn a_loaded_zone_serves_while_another_loads_and_bookings_wait_for_the_last
         .filter(|c| matches!(c, Change::CreateReservation { .. }))
         .count();
     assert_eq!(creates, 1, "only the booking made after loading was stored");
+
+    // The waiting member's hold could not be offered while loading (it claims their
+    // time); the sweep every zone runs once all are in offers it, with no scheduler.
+    let offered = |storage: &SlowCafe| {
+        storage.committed.lock().unwrap().iter().any(|c| {
+            matches!(c, Change::UpdateWaitlistEntry { entry, .. }
+                if entry.id == storage.quiet_waiter.id && entry.status == WaitStatus::Offered)
+        })
+    };
+    let mut commits = storage.commits.subscribe();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        commits.wait_for(|_| offered(&storage)),
+    )
+    .await
+    .expect("the hold is offered once every zone has loaded")
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
