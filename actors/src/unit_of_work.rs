@@ -489,10 +489,12 @@ mod tests {
     }
 
     /// Logs each commit's begin and end (by its first reservation); a commit whose
-    /// first reservation is `held` waits until released.
+    /// first reservation is `held` waits until `release`, any other until
+    /// `release_others`.
     struct Overlapping {
         held: Uuid,
         release: tokio::sync::watch::Sender<bool>,
+        release_others: tokio::sync::watch::Sender<bool>,
         log: Mutex<Vec<String>>,
         begun: tokio::sync::watch::Sender<usize>,
     }
@@ -523,10 +525,12 @@ mod tests {
             let name = if first == self.held { "held" } else { "other" };
             self.log.lock().unwrap().push(format!("begin {name}"));
             self.begun.send_modify(|n| *n += 1);
-            if first == self.held {
-                let mut release = self.release.subscribe();
-                let _ = release.wait_for(|r| *r).await;
-            }
+            let gate = if first == self.held {
+                &self.release
+            } else {
+                &self.release_others
+            };
+            let _ = gate.subscribe().wait_for(|r| *r).await;
             self.log.lock().unwrap().push(format!("end {name}"));
             Ok(())
         }
@@ -540,6 +544,7 @@ mod tests {
         let storage = Arc::new(Overlapping {
             held,
             release: tokio::sync::watch::channel(false).0,
+            release_others: tokio::sync::watch::channel(false).0,
             log: Mutex::new(Vec::new()),
             begun: tokio::sync::watch::channel(0).0,
         });
@@ -576,7 +581,9 @@ mod tests {
         // Other reservations: committed while the first is still held.
         let beside = submit(&[Uuid::now_v7()]);
         begun.wait_for(|n| *n == 2).await.unwrap();
+        // Both begun, neither decided.
         assert_eq!(stats.snapshot().in_flight, 2);
+        storage.release_others.send_replace(true);
         beside.await.unwrap().unwrap();
         // The held reservation again, then a barrier: both wait for the first.
         let again = submit(&[held]);
