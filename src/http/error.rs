@@ -323,3 +323,25 @@ impl From<DbError> for ApiError {
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a client hears while the engine is still loading its zones after a start
+    /// (the engine's test in `actors/src/supervisor/tests.rs` shows when it is refused).
+    #[tokio::test]
+    async fn a_booking_while_loading_is_a_503_to_retry() {
+        let response = ApiError::from(EngineError::Starting).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body["detail"],
+            "The server is still loading reservations; retry shortly"
+        );
+    }
+}
