@@ -26,6 +26,7 @@ pub use dialect::SET_RESERVATION_STATUSES_PG;
 pub use engine::EngineStorage;
 pub use idempotency::StoredKey;
 pub use mail_outbox::{MailEnd, MailKind, MailQueue, QueuedMail};
+pub use reservations::ACTIVE_RESERVATIONS;
 pub use waitlist::WaitlistQuery;
 
 use chrono::{DateTime, Utc};

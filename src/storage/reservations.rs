@@ -46,9 +46,10 @@ both!(row: pub(super) trait ReservationRow {
 });
 
 /// The zone's reservations that hold their seat at or after `$2`: what a zone rebuilds
-/// from. The partial index `reservations_zone_active` serves the filter; the zone is
-/// known, so not read back.
-pub(super) const ACTIVE_RESERVATIONS: &str = "SELECT id, user_id, seat_number, starts_at, ends_at, status, created_at, series_id \
+/// from. On PostgreSQL the partial index `reservations_zone_active` serves the filter;
+/// on SQLite `reservations_zone_active_covering` serves the whole read (migration
+/// 0011), one ordered walk of the index. The zone is known, so not read back.
+pub const ACTIVE_RESERVATIONS: &str = "SELECT id, user_id, seat_number, starts_at, ends_at, status, created_at, series_id \
      FROM reservations \
      WHERE zone_id = $1 AND status IN ('confirmed', 'checked_in') AND ends_at > $2";
 

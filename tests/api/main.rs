@@ -33,4 +33,5 @@ mod metrics;
 mod openapi_input;
 mod reservations;
 mod series;
+mod start_up;
 mod web;
