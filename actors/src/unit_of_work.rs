@@ -348,6 +348,37 @@ mod tests {
         }
     }
 
+    /// A unit of work running on `storage` (batches of at most 16), counting into `stats`.
+    async fn running(
+        storage: Arc<dyn Storage>,
+        stats: Arc<UowStats>,
+    ) -> (UowHandle, tokio::task::JoinHandle<()>) {
+        let args = UowArgs {
+            storage,
+            notifier: None,
+            max_batch: 16,
+            max_queue: 16,
+            stats,
+        };
+        let (actor, handle) = Actor::spawn(None, UnitOfWork, args).await.unwrap();
+        let uow = UowHandle {
+            actor,
+            queue: Gate::new(16),
+        };
+        (uow, handle)
+    }
+
+    /// Submits the cancel of `ids`; the receiver gets its outcome.
+    fn submit(uow: &UowHandle, ids: &[Uuid]) -> tokio::sync::oneshot::Receiver<Outcome> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut intent = intent(ids);
+        intent.on_outcome = Box::new(move |o| {
+            let _ = tx.send(o);
+        });
+        uow.submit(intent, None);
+        rx
+    }
+
     #[tokio::test]
     async fn one_transaction_for_the_batch_and_each_intent_alone_after_a_refusal() {
         let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
@@ -434,32 +465,9 @@ mod tests {
             commits: Mutex::new(Vec::new()),
         });
         let stats = Arc::new(UowStats::default());
-        let (actor, handle) = Actor::spawn(
-            None,
-            UnitOfWork,
-            UowArgs {
-                storage: storage.clone(),
-                notifier: None,
-                max_batch: 16,
-                max_queue: 16,
-                stats: stats.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        let uow = UowHandle {
-            actor: actor.clone(),
-            queue: Gate::new(16),
-        };
-        let submit = |ids: &[Uuid]| {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let mut intent = intent(ids);
-            intent.on_outcome = Box::new(move |o| {
-                let _ = tx.send(o);
-            });
-            uow.submit(intent, None);
-            rx
-        };
+        let (uow, handle) = running(storage.clone(), stats.clone()).await;
+        let actor = uow.actor.clone();
+        let submit = |ids: &[Uuid]| submit(&uow, ids);
         // All four are in the mailbox before the actor runs: the first goes alone,
         // the other three share the next transaction.
         let outcomes = [
@@ -549,32 +557,9 @@ mod tests {
             begun: tokio::sync::watch::channel(0).0,
         });
         let stats = Arc::new(UowStats::default());
-        let (actor, handle) = Actor::spawn(
-            None,
-            UnitOfWork,
-            UowArgs {
-                storage: storage.clone(),
-                notifier: None,
-                max_batch: 16,
-                max_queue: 16,
-                stats: stats.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        let uow = UowHandle {
-            actor: actor.clone(),
-            queue: Gate::new(16),
-        };
-        let submit = |ids: &[Uuid]| {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let mut intent = intent(ids);
-            intent.on_outcome = Box::new(move |o| {
-                let _ = tx.send(o);
-            });
-            uow.submit(intent, None);
-            rx
-        };
+        let (uow, handle) = running(storage.clone(), stats.clone()).await;
+        let actor = uow.actor.clone();
+        let submit = |ids: &[Uuid]| submit(&uow, ids);
         let mut begun = storage.begun.subscribe();
         let first = submit(&[held]);
         begun.wait_for(|n| *n == 1).await.unwrap();
