@@ -11,7 +11,6 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use pica_actors::{Clock, Engine, EngineConfig, SystemClock};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -28,7 +27,7 @@ use crate::storage::{Db, EngineStorage};
 
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    routes: Router,
     state: AppState,
     engine_task: JoinHandle<()>,
     lifecycle: crate::lifecycle::SweepScheduler,
@@ -170,10 +169,10 @@ impl Application {
             mail: mail_stats,
             settings: Arc::new(settings),
         });
-        let router = router(state.clone());
+        let routes = routes(state.clone());
         Ok(Self {
             listener,
-            router,
+            routes,
             state,
             engine_task,
             lifecycle,
@@ -220,7 +219,13 @@ impl Application {
             max_connections = limits.max_connections,
             "connection limits"
         );
-        let served = http::listener::serve(self.listener, self.router, limits, shutdown).await;
+        let served = http::listener::serve(
+            self.listener,
+            edge(self.routes, &self.state.settings),
+            limits,
+            shutdown,
+        )
+        .await;
         flusher.abort();
         let _ = self.state.auth.flush_key_usage().await;
         served.context("serving HTTP")?;
@@ -252,9 +257,30 @@ fn limits(settings: &Settings) -> http::listener::ConnectionLimits {
     }
 }
 
-fn router(state: AppState) -> Router {
+/// Every route, each behind the route guard (metrics, load shedding, panics, the
+/// deadline, security headers: see `http/route_guard.rs` for why that is one layer).
+fn routes(state: AppState) -> Router {
+    let guard =
+        http::route_guard::RouteGuardLayer::new(state.edge.clone(), state.settings.request_timeout);
+    http::router().with_state(state).layer(guard)
+}
+
+/// What does not need the route wraps the router once, rather than each route: a layer
+/// applied with `Router::layer` is one more boxed service cloned per request.
+fn edge(
+    routes: Router,
+    settings: &Settings,
+) -> impl tower::Service<
+    Request<hyper::body::Incoming>,
+    Response = axum::http::Response<
+        impl axum::body::HttpBody<Data = axum::body::Bytes, Error = axum::Error> + Send + 'static,
+    >,
+    Error = std::convert::Infallible,
+    Future = impl Send + 'static,
+> + Clone
++ Send
++ 'static {
     let request_id = HeaderName::from_static("x-request-id");
-    let settings = &state.settings;
     let cors = if settings.cors_origins.is_empty() {
         None
     } else {
@@ -278,24 +304,9 @@ fn router(state: AppState) -> Router {
                 .max_age(std::time::Duration::from_secs(600)),
         )
     };
-    http::router()
-        .with_state(state.clone())
-        .layer(tower::util::option_layer(cors))
-        .layer(axum::middleware::from_fn(crate::web::security_headers))
-        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            settings.request_timeout,
-            request_deadline,
-        ))
-        .layer(CatchPanicLayer::custom(crate::http::error::panic_response))
-        // Before everything that costs (body, auth, database): past the bound a request
-        // is refused from its head alone.
-        .layer(axum::middleware::from_fn_with_state(
-            state.edge.clone(),
-            http::load_shed::shed,
-        ))
-        // Outside the timeout and panic layers, so their 503/500 answers are counted too.
-        .layer(http::metrics::MetricsLayer::new())
+    tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(request_id))
         .layer(
             // 5xx answers are not logged here as errors: a 503 from load shedding is the
             // server working as meant (and logging each would add load when it is
@@ -313,24 +324,9 @@ fn router(state: AppState) -> Router {
                 info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-}
-
-/// A request that has not produced its answer within the deadline gets a JSON 503 with
-/// `Retry-After` (tower-http's timeout answers with an empty body). Only the head is
-/// bounded: an event stream's body flows for as long as the client stays.
-async fn request_deadline(
-    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => crate::http::error::ApiError::Unavailable(
-            "The request took too long; retry shortly".into(),
-        )
-        .into_response(),
-    }
+        // Outside the route guard: a preflight is answered here, and the guard's own
+        // 503s carry the CORS headers a browser needs to read them.
+        .option_layer(cors)
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .service(routes)
 }

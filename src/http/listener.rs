@@ -19,6 +19,7 @@
 //! HTTP/2 is not offered: nothing that talks to Pica needs cleartext HTTP/2, and hyper's
 //! header timeout only guards HTTP/1.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -27,16 +28,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::Router;
+use axum::body::HttpBody;
 use axum::extract::ConnectInfo;
-use axum::http::Request;
+use axum::http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 use tracing::{debug, warn};
 
 /// The connection limits (see the module docs).
@@ -48,14 +50,24 @@ pub struct ConnectionLimits {
     pub max_headers: usize,
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then waits for the open
-/// connections to finish their requests.
-pub async fn serve(
+/// Serves `service` (a router, or the edge's stack around one) on `listener` until
+/// `shutdown` resolves, then waits for the open connections to finish their requests.
+pub async fn serve<S, B>(
     listener: TcpListener,
-    router: Router,
+    service: S,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: HttpBody + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -89,9 +101,9 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = router
+        let service = service
             .clone()
-            .map_request(move |mut req: Request<hyper::body::Incoming>| {
+            .map_request(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });

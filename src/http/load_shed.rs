@@ -12,24 +12,20 @@
 //! Probes and metrics are never refused: an operator must be able to see an overloaded
 //! server, and a liveness probe must not kill one that is only busy.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use pica_actors::admission::Gate;
 
 use crate::http::error::ApiError;
 
 /// Paths that are answered even past the limit.
 const NEVER_SHED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
-pub async fn shed(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> Response {
-    if NEVER_SHED.contains(&req.uri().path()) {
-        return next.run(req).await;
-    }
-    match gate.try_enter() {
-        Some(_pass) => next.run(req).await,
-        None => ApiError::Unavailable("The server is busy; retry shortly".into()).into_response(),
-    }
+/// Whether a request for `path` is answered even past the limit.
+pub fn never_shed(path: &str) -> bool {
+    NEVER_SHED.contains(&path)
+}
+
+/// The answer past the limit (the gate itself is checked by the route guard,
+/// `route_guard.rs`, which holds the pass until the response head is ready).
+pub fn busy() -> Response {
+    ApiError::Unavailable("The server is busy; retry shortly".into()).into_response()
 }

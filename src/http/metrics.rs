@@ -1,5 +1,5 @@
-//! Prometheus metrics through the `metrics` crate and `metrics-exporter-prometheus`: a
-//! middleware layer records every request, and `GET /metrics` renders the recorder in the
+//! Prometheus metrics through the `metrics` crate and `metrics-exporter-prometheus`: the
+//! route guard (`route_guard.rs`) records every request, and `GET /metrics` renders the recorder in the
 //! text exposition format (version 0.0.4) after setting the gauges read from the app
 //! state at scrape time.
 //!
@@ -8,7 +8,7 @@
 //! histograms, which arrive already bucketed, are written after the recorder's output
 //! (see [`write_commit_histograms`]).
 //!
-//! Each layer builds its own recorder and records through it (`with_local_recorder`); no
+//! Each server builds its own recorder and records through it (`with_local_recorder`); no
 //! global recorder is installed, so every server (and every test server in one process)
 //! counts only its own requests.
 //!
@@ -16,16 +16,12 @@
 //! the raw path (requests no route matched are counted as `unmatched`), and unusual
 //! methods are folded into `OTHER`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
-use std::time::Instant;
 
 use super::doc::r;
-use axum::extract::{Extension, MatchedPath, State};
-use axum::http::{HeaderValue, Method, Request, header};
+use axum::extract::{Extension, State};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use metrics::{
     Gauge, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
@@ -35,7 +31,6 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 use pica_actors::{CommitStats, GateStats, HistogramSnapshot};
-use tower::{Layer, Service};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -55,7 +50,7 @@ const UOW_INTENTS_PER_BATCH: &str = "pica_uow_intents_per_batch";
 const UOW_COMMIT_SECONDS: &str = "pica_uow_commit_seconds";
 
 /// The route label of a request no route matched.
-const UNMATCHED: &str = "unmatched";
+pub const UNMATCHED: &str = "unmatched";
 
 /// The recorder keeps each duration sample until it is folded into the histogram (at a
 /// scrape or an upkeep); folding every this many requests bounds that memory when
@@ -64,77 +59,6 @@ const UPKEEP_EVERY: u64 = 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(render))
-}
-
-/// The middleware layer counting every request; it also hands the recorder to
-/// `GET /metrics` (as a request extension).
-#[derive(Clone)]
-pub struct MetricsLayer(Arc<Metrics>);
-
-impl MetricsLayer {
-    pub fn new() -> Self {
-        Self(Arc::new(Metrics::new()))
-    }
-}
-
-impl Default for MetricsLayer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<S> Layer<S> for MetricsLayer {
-    type Service = MetricsService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        MetricsService {
-            inner,
-            metrics: self.0.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct MetricsService<S> {
-    inner: S,
-    metrics: Arc<Metrics>,
-}
-
-impl<S, B> Service<Request<B>> for MetricsService<S>
-where
-    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let metrics = self.metrics.clone();
-        let method = method_label(req.method());
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|m| m.as_str().to_string())
-            .unwrap_or_else(|| UNMATCHED.to_string());
-        req.extensions_mut().insert(metrics.clone());
-        // The service that was made ready is the one that must be called.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let _in_flight = InFlight::enter(metrics.in_flight.clone());
-            let started = Instant::now();
-            let response = inner.call(req).await?;
-            let seconds = started.elapsed().as_secs_f64();
-            metrics.record(method, route, response.status().as_u16(), seconds);
-            Ok(response)
-        })
-    }
 }
 
 /// One server's recorder, the handle that renders it, and the in-flight gauge.
@@ -146,7 +70,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
             .expect("the bucket list is not empty")
@@ -163,7 +87,14 @@ impl Metrics {
         }
     }
 
-    fn record(&self, method: &'static str, route: String, status: u16, seconds: f64) {
+    /// The recorder's own series in the exposition format (the request counts).
+    #[cfg(test)]
+    pub fn text(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Counts one answered request (a route template or [`UNMATCHED`]).
+    pub fn record(&self, method: &'static str, route: String, status: u16, seconds: f64) {
         let status = status.to_string();
         with_local_recorder(&self.recorder, || {
             counter!(REQUESTS, "method" => method, "route" => route.clone(), "status" => status)
@@ -263,7 +194,7 @@ fn describe() {
     describe_gauge!("pica_build_info", "The running version of Pica.");
 }
 
-fn method_label(method: &Method) -> &'static str {
+pub fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -276,11 +207,18 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Counts a request in flight, and out again even when the request future is dropped.
-struct InFlight(Gauge);
+pub struct InFlight(Gauge);
 
 impl InFlight {
-    fn enter(gauge: Gauge) -> Self {
+    pub fn enter(metrics: &Metrics) -> Self {
+        let gauge = metrics.in_flight.clone();
         gauge.increment(1.0);
         Self(gauge)
     }

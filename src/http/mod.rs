@@ -21,6 +21,7 @@ mod paging;
 pub(crate) mod public;
 mod reservation_series;
 mod reservations;
+pub mod route_guard;
 mod seat_codes;
 mod space;
 mod state;

@@ -12,7 +12,7 @@ use tower_http::compression::CompressionLayer;
 
 use crate::http::AppState;
 
-pub use security::security_headers;
+pub use security::{add_security_headers, is_app_page};
 
 /// `/app/…`: the session endpoints and the assets, compressed for clients that accept
 /// it. (Compression is on this router only, so an event stream is never buffered by it.)

@@ -1,12 +1,9 @@
 //! Response headers that make the browser strict about what the app's pages may do.
 
-use axum::extract::Request;
-use axum::http::HeaderValue;
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue};
 
 /// Scripts, styles, images and connections from the app's own origin only: no inline
 /// script or style (so an injected `<script>` or `style=` does nothing), no plugins,
@@ -17,22 +14,21 @@ const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
 
 /// On every response: no MIME sniffing, and no full URL leaked to other sites. On the
 /// app's pages (and the root, which sends browsers there) the content security policy
-/// too; the API's `/docs` page keeps its own inline script and is left out of it.
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let strict = {
-        let path = request.uri().path();
-        path == "/" || path == "/app" || path.starts_with("/app/")
-    };
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+/// too (`app_page`, see [`is_app_page`]); the API's `/docs` page keeps its own inline
+/// script and is left out of it.
+pub fn add_security_headers(app_page: bool, headers: &mut HeaderMap) {
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(
         REFERRER_POLICY,
         HeaderValue::from_static("strict-origin-when-cross-origin"),
     );
-    if strict {
+    if app_page {
         headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
         headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
-    response
+}
+
+/// The app's pages, and the root that sends browsers there.
+pub fn is_app_page(path: &str) -> bool {
+    path == "/" || path == "/app" || path.starts_with("/app/")
 }

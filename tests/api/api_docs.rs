@@ -42,12 +42,14 @@ fn registrations_in_source() -> (Vec<String>, Vec<String>) {
     let (mut handlers, mut bypasses) = (Vec::new(), Vec::new());
     for file in files {
         let source = std::fs::read_to_string(&file).expect("read source");
+        // A unit test's own router (the route guard's) is never served.
+        let source = source.split("\n#[cfg(test)]").next().unwrap_or_default();
         for bypass in [".route(", ".nest(", ".route_service(", ".nest_service("] {
             if source.contains(bypass) {
                 bypasses.push(format!("{}: {bypass}", file.display()));
             }
         }
-        let mut rest = source.as_str();
+        let mut rest = source;
         while let Some(at) = rest.find("routes!(") {
             rest = &rest[at + "routes!(".len()..];
             let end = rest.find(')').expect("`)` closing routes!(");
