@@ -16,16 +16,17 @@
 //! the raw path (requests no route matched are counted as `unmatched`), and unusual
 //! methods are folded into `OTHER`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use super::doc::r;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use metrics::{
-    Gauge, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
-    with_local_recorder,
+    Counter, Gauge, Histogram, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram, with_local_recorder,
 };
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -67,6 +68,27 @@ pub struct Metrics {
     handle: PrometheusHandle,
     in_flight: Gauge,
     recorded: AtomicU64,
+    /// Each route's series, registered on its first request. Registering builds a key
+    /// of owned labels and hashes it into the recorder's registry; with the handles kept
+    /// here a request costs one lookup by the route's name under a read lock (a write
+    /// lock only the first time a route, method and status meet). Bounded like the
+    /// labels: routes × methods × statuses.
+    routes: RwLock<HashMap<Box<str>, RouteSeries>>,
+}
+
+/// A route's request counters (by method and status) and its duration histogram.
+struct RouteSeries {
+    duration: Histogram,
+    requests: Vec<(&'static str, u16, Counter)>,
+}
+
+impl RouteSeries {
+    fn requests(&self, method: &str, status: u16) -> Option<&Counter> {
+        self.requests
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status)
+            .map(|(_, _, counter)| counter)
+    }
 }
 
 impl Metrics {
@@ -84,6 +106,7 @@ impl Metrics {
             recorder,
             in_flight,
             recorded: AtomicU64::new(0),
+            routes: RwLock::default(),
         }
     }
 
@@ -94,13 +117,36 @@ impl Metrics {
     }
 
     /// Counts one answered request (a route template or [`UNMATCHED`]).
-    pub fn record(&self, method: &'static str, route: String, status: u16, seconds: f64) {
-        let status = status.to_string();
-        with_local_recorder(&self.recorder, || {
-            counter!(REQUESTS, "method" => method, "route" => route.clone(), "status" => status)
-                .increment(1);
-            histogram!(DURATION, "route" => route).record(seconds);
-        });
+    pub fn record(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
+        let known = {
+            let routes = self.routes.read().expect("metrics lock");
+            routes.get(route).and_then(|series| {
+                let requests = series.requests(method, status)?;
+                requests.increment(1);
+                series.duration.record(seconds);
+                Some(())
+            })
+        };
+        if known.is_none() {
+            let mut routes = self.routes.write().expect("metrics lock");
+            let series = routes.entry(route.into()).or_insert_with(|| RouteSeries {
+                duration: with_local_recorder(
+                    &self.recorder,
+                    || histogram!(DURATION, "route" => route.to_owned()),
+                ),
+                requests: Vec::new(),
+            });
+            if series.requests(method, status).is_none() {
+                let counter = with_local_recorder(&self.recorder, || {
+                    counter!(REQUESTS, "method" => method, "route" => route.to_owned(),
+                        "status" => status.to_string())
+                });
+                series.requests.push((method, status, counter));
+            }
+            let requests = series.requests(method, status).expect("just registered");
+            requests.increment(1);
+            series.duration.record(seconds);
+        }
         if self.recorded.fetch_add(1, Ordering::Relaxed) % UPKEEP_EVERY == UPKEEP_EVERY - 1 {
             self.handle.run_upkeep();
         }
@@ -361,4 +407,56 @@ async fn render(
         text,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of the series that has every one of `labels`.
+    fn value(text: &str, name: &str, labels: &[&str]) -> Option<String> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .find(|l| labels.iter().all(|label| l.contains(label)))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_owned)
+    }
+
+    /// Kept handles count each route, method and status apart, like registering every
+    /// time did, and the first request of a new status is not lost.
+    #[test]
+    fn each_route_method_and_status_is_its_own_series() {
+        let metrics = Metrics::new();
+        metrics.record("GET", "/a/{id}", 200, 0.001);
+        metrics.record("GET", "/a/{id}", 200, 0.002);
+        metrics.record("GET", "/a/{id}", 404, 0.003);
+        metrics.record("POST", "/a/{id}", 200, 0.004);
+        metrics.record("GET", UNMATCHED, 404, 0.005);
+        let text = metrics.text();
+        let requests = |labels: &[&str]| value(&text, REQUESTS, labels);
+        let route = r#"route="/a/{id}""#;
+        let get = r#"method="GET""#;
+        assert_eq!(
+            requests(&[route, get, r#"status="200""#]).as_deref(),
+            Some("2"),
+            "{text}"
+        );
+        assert_eq!(
+            requests(&[route, get, r#"status="404""#]).as_deref(),
+            Some("1"),
+            "{text}"
+        );
+        assert_eq!(
+            requests(&[route, r#"method="POST""#, r#"status="200""#]).as_deref(),
+            Some("1"),
+            "{text}"
+        );
+        assert_eq!(
+            requests(&[r#"route="unmatched""#]).as_deref(),
+            Some("1"),
+            "{text}"
+        );
+        let count = value(&text, &format!("{DURATION}_count"), &[route]);
+        assert_eq!(count.as_deref(), Some("4"), "{text}");
+    }
 }

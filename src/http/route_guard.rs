@@ -102,11 +102,8 @@ where
         let guard = self.guard.clone();
         let inner = self.inner.clone();
         let method = method_label(req.method());
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or(UNMATCHED, |m| m.as_str())
-            .to_owned();
+        // A reference count, not a copy of the template.
+        let route = req.extensions().get::<MatchedPath>().cloned();
         let path = req.uri().path();
         let app_page = is_app_page(path);
         // Refused here, before the future exists, so that nothing of the request is
@@ -140,9 +137,9 @@ where
             };
             add_security_headers(app_page, response.headers_mut());
             let seconds = started.elapsed().as_secs_f64();
-            guard
-                .metrics
-                .record(method, route, response.status().as_u16(), seconds);
+            let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+            let status = response.status().as_u16();
+            guard.metrics.record(method, route, status, seconds);
             drop(in_flight);
             Ok(response)
         })
