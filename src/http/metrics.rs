@@ -1,7 +1,7 @@
 //! Prometheus metrics through the `metrics` crate and `metrics-exporter-prometheus`: the
-//! route guard (`route_guard.rs`) records every request, and `GET /metrics` renders the recorder in the
-//! text exposition format (version 0.0.4) after setting the gauges read from the app
-//! state at scrape time.
+//! route guard (`route_guard.rs`) records every request, and `GET /metrics` renders the
+//! recorder in the text exposition format (version 0.0.4) after setting the gauges read
+//! from the app state at scrape time.
 //!
 //! The engine keeps its own counts (it does not depend on the `metrics` crate): gauges
 //! and counters read from it are set on the recorder at scrape time, and its two
@@ -118,37 +118,45 @@ impl Metrics {
 
     /// Counts one answered request (a route template or [`UNMATCHED`]).
     pub fn record(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
-        let known = {
-            let routes = self.routes.read().expect("metrics lock");
-            routes.get(route).and_then(|series| {
-                let requests = series.requests(method, status)?;
-                requests.increment(1);
-                series.duration.record(seconds);
-                Some(())
-            })
-        };
-        if known.is_none() {
-            let mut routes = self.routes.write().expect("metrics lock");
-            let series = routes.entry(route.into()).or_insert_with(|| RouteSeries {
-                duration: with_local_recorder(
-                    &self.recorder,
-                    || histogram!(DURATION, "route" => route.to_owned()),
-                ),
-                requests: Vec::new(),
-            });
-            if series.requests(method, status).is_none() {
-                let counter = with_local_recorder(&self.recorder, || {
-                    counter!(REQUESTS, "method" => method, "route" => route.to_owned(),
-                        "status" => status.to_string())
-                });
-                series.requests.push((method, status, counter));
-            }
-            let requests = series.requests(method, status).expect("just registered");
-            requests.increment(1);
-            series.duration.record(seconds);
+        if !self.count(method, route, status, seconds) {
+            self.register(method, route, status);
+            self.count(method, route, status, seconds);
         }
         if self.recorded.fetch_add(1, Ordering::Relaxed) % UPKEEP_EVERY == UPKEEP_EVERY - 1 {
             self.handle.run_upkeep();
+        }
+    }
+
+    /// Counts the request on its kept series; false if they are not registered yet.
+    fn count(&self, method: &str, route: &str, status: u16, seconds: f64) -> bool {
+        let routes = self.routes.read().expect("metrics lock");
+        let Some(series) = routes.get(route) else {
+            return false;
+        };
+        let Some(requests) = series.requests(method, status) else {
+            return false;
+        };
+        requests.increment(1);
+        series.duration.record(seconds);
+        true
+    }
+
+    /// Registers the series of a route, method and status met for the first time.
+    fn register(&self, method: &'static str, route: &str, status: u16) {
+        let mut routes = self.routes.write().expect("metrics lock");
+        let series = routes.entry(route.into()).or_insert_with(|| RouteSeries {
+            duration: with_local_recorder(
+                &self.recorder,
+                || histogram!(DURATION, "route" => route.to_owned()),
+            ),
+            requests: Vec::new(),
+        });
+        if series.requests(method, status).is_none() {
+            let counter = with_local_recorder(&self.recorder, || {
+                counter!(REQUESTS, "method" => method, "route" => route.to_owned(),
+                    "status" => status.to_string())
+            });
+            series.requests.push((method, status, counter));
         }
     }
 }
