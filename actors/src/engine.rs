@@ -85,6 +85,11 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<(Engine, JoinHandle<()>), StartError> {
         let layout = storage.load_layout().await.map_err(StartError::Storage)?;
+        let zone_ids: Vec<ZoneId> = layout.iter().map(|z| z.id.clone()).collect();
+        let waitlists = storage
+            .load_open_waitlists(&zone_ids)
+            .await
+            .map_err(StartError::Storage)?;
         let directory: Directory = Arc::new(DashMap::new());
         let ledger = Arc::new(
             UserLedger::new(config.per_user_limit)
@@ -104,6 +109,7 @@ impl Engine {
             ledger: ledger.clone(),
             directory: directory.clone(),
             zones: layout.clone(),
+            waitlists,
             config: config.clone(),
             notifier_slot: notifier.clone(),
             books: books.clone(),

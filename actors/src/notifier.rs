@@ -25,9 +25,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::domain::{DomainEvent, Reservation, SeatLayout, ZoneId};
-use crate::projection::{Projection, Scope, ZoneSnapshot};
-use crate::waitlist::WaitlistEntry;
+use crate::domain::{DomainEvent, ZoneId};
+use crate::projection::{LoadedZone, Projection, Scope, ZoneSnapshot};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Envelope {
@@ -75,16 +74,11 @@ pub enum NotifierMsg {
         scope: Scope,
         reply: RpcReplyPort<Subscription>,
     },
-    /// A zone actor (re)started with this committed state; its later events follow.
     /// The layout's order of zones, before they load (concurrently) on the engine's
     /// start: snapshots list zones in this order.
     ZoneOrder(Vec<ZoneId>),
-    ZoneLoaded {
-        zone: ZoneId,
-        seats: Vec<SeatLayout>,
-        reservations: Vec<Reservation>,
-        waitlist: Vec<WaitlistEntry>,
-    },
+    /// A zone actor (re)started with this committed state; its later events follow.
+    ZoneLoaded(LoadedZone),
     /// The number of live receivers (for metrics and tests).
     Subscribers(RpcReplyPort<usize>),
 }
@@ -178,12 +172,7 @@ impl Actor for Notifier {
                 });
             }
             NotifierMsg::ZoneOrder(order) => state.projection.set_order(order),
-            NotifierMsg::ZoneLoaded {
-                zone,
-                seats,
-                reservations,
-                waitlist,
-            } => state.projection.load(zone, seats, reservations, waitlist),
+            NotifierMsg::ZoneLoaded(loaded) => state.projection.load(loaded),
             NotifierMsg::Subscribers(reply) => {
                 let _ = reply.send(state.sender.receiver_count());
             }
@@ -210,7 +199,7 @@ fn replay(ring: &VecDeque<Arc<Envelope>>, after: u64, head: u64) -> Option<Vec<A
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Interval, ReservationStatus, SeatNumber};
+    use crate::domain::{Interval, Reservation, ReservationStatus, SeatNumber};
     use chrono::TimeZone;
     use uuid::Uuid;
 

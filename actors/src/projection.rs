@@ -16,6 +16,18 @@ use imbl::OrdMap;
 use crate::domain::{DomainEvent, Reservation, ReservationId, SeatLayout, UserId, ZoneId};
 use crate::waitlist::{WaitStatus, WaitlistEntry, WaitlistId};
 
+mod layered;
+use layered::{Keyed, Layered};
+
+/// Reservations are ordered by id: as a number, which orders exactly like the id's
+/// bytes (`as_u128` reads them big-endian) and compares in one instruction.
+impl Keyed for Reservation {
+    type Key = u128;
+    fn key(&self) -> u128 {
+        self.id.as_u128()
+    }
+}
+
 /// Whose view a snapshot is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -28,15 +40,16 @@ pub enum Scope {
 /// One zone in a snapshot: a frozen copy of the zone's committed state.
 ///
 /// Taking it costs a few reference-count increments, whatever the zone's size: the
-/// maps are persistent (structurally shared) trees, so the projection's later changes
-/// copy only the few nodes they touch and never disturb a snapshot being rendered.
+/// maps are shared (a slice as loaded, under persistent trees of the changes since), so
+/// the projection's later changes copy only the few nodes they touch and never disturb
+/// a snapshot being rendered.
 /// What the scope may see is filtered when the snapshot is read, off the notifier.
 #[derive(Debug, Clone)]
 pub struct ZoneSnapshot {
     pub zone: ZoneId,
     /// The layout (public scope; empty for a member).
     pub seats: Arc<Vec<SeatLayout>>,
-    reservations: OrdMap<ReservationId, Reservation>,
+    reservations: Layered<Reservation>,
     waitlist: OrdMap<WaitlistId, WaitlistEntry>,
     user: Option<UserId>,
 }
@@ -56,11 +69,7 @@ impl ZoneSnapshot {
     ) -> impl Iterator<Item = &Reservation> + '_ {
         let user = self.user;
         self.reservations
-            .range((
-                after.map_or(Bound::Unbounded, Bound::Excluded),
-                Bound::Unbounded,
-            ))
-            .map(|(_, r)| r)
+            .after(after.map(|id| id.as_u128()))
             .filter(move |r| user.is_none_or(|u| r.user_id == u))
     }
 
@@ -92,8 +101,38 @@ impl ZoneSnapshot {
 #[derive(Debug, Clone, Default)]
 struct ZoneView {
     seats: Arc<Vec<SeatLayout>>,
-    reservations: OrdMap<ReservationId, Reservation>,
+    reservations: Layered<Reservation>,
     waitlist: OrdMap<WaitlistId, WaitlistEntry>,
+}
+
+/// A zone's state as its actor loaded it, made ready for the projection on the zone's
+/// own task: sorting a big zone's reservations is the costly part of taking it in, and
+/// the notifier is one thread for every zone, so it only installs what arrives.
+#[derive(Debug)]
+pub struct LoadedZone {
+    zone: ZoneId,
+    view: ZoneView,
+}
+
+impl LoadedZone {
+    pub fn new(
+        zone: ZoneId,
+        seats: Vec<SeatLayout>,
+        mut reservations: Vec<Reservation>,
+        waitlist: Vec<WaitlistEntry>,
+    ) -> Self {
+        reservations.retain(|r| r.status.is_active());
+        let view = ZoneView {
+            seats: Arc::new(seats),
+            reservations: Layered::from_entries(reservations),
+            waitlist: waitlist
+                .into_iter()
+                .filter(|e| e.status.is_open())
+                .map(|e| (e.id, e))
+                .collect(),
+        };
+        Self { zone, view }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,26 +159,8 @@ impl Projection {
     }
 
     /// Replaces a zone's state with what its actor loaded from the database.
-    pub fn load(
-        &mut self,
-        zone: ZoneId,
-        seats: Vec<SeatLayout>,
-        reservations: Vec<Reservation>,
-        waitlist: Vec<WaitlistEntry>,
-    ) {
-        let view = ZoneView {
-            seats: Arc::new(seats),
-            reservations: reservations
-                .into_iter()
-                .filter(|r| r.status.is_active())
-                .map(|r| (r.id, r))
-                .collect(),
-            waitlist: waitlist
-                .into_iter()
-                .filter(|e| e.status.is_open())
-                .map(|e| (e.id, e))
-                .collect(),
-        };
+    pub fn load(&mut self, loaded: LoadedZone) {
+        let LoadedZone { zone, view } = loaded;
         match self.zones.iter_mut().find(|(id, _)| id == &zone) {
             Some((_, slot)) => *slot = view,
             None => {
@@ -168,10 +189,9 @@ impl Projection {
             DomainEvent::ReservationCreated { reservation }
             | DomainEvent::ReservationStatusChanged { reservation, .. } => {
                 if reservation.status.is_active() {
-                    view.reservations
-                        .insert(reservation.id, reservation.clone());
+                    view.reservations.insert(reservation.clone());
                 } else {
-                    view.reservations.remove(&reservation.id);
+                    view.reservations.remove(&reservation.id.as_u128());
                 }
             }
             DomainEvent::WaitlistUpdated { entry, .. } => {
@@ -278,7 +298,7 @@ mod tests {
         let mut p = Projection::default();
         p.set_order(vec![zone("coworking"), zone("cafe"), zone("quiet")]);
         for z in ["quiet", "coworking", "lab", "cafe"] {
-            p.load(zone(z), seats(), vec![], vec![]);
+            p.load(LoadedZone::new(zone(z), seats(), vec![], vec![]));
         }
         let all = p.snapshot(&Scope::Public { zone: None });
         assert_eq!(
@@ -292,8 +312,13 @@ mod tests {
     fn events_keep_the_projection_equal_to_the_committed_state() {
         let mut p = Projection::default();
         let kept = booking(1, "coworking");
-        p.load(zone("coworking"), seats(), vec![kept.clone()], vec![]);
-        p.load(zone("cafe"), vec![], vec![], vec![]);
+        p.load(LoadedZone::new(
+            zone("coworking"),
+            seats(),
+            vec![kept.clone()],
+            vec![],
+        ));
+        p.load(LoadedZone::new(zone("cafe"), vec![], vec![], vec![]));
         let made = booking(2, "coworking");
         p.apply(&DomainEvent::ReservationCreated {
             reservation: made.clone(),
@@ -335,7 +360,12 @@ mod tests {
     fn a_snapshot_stays_as_it_was_while_the_projection_moves_on() {
         let mut p = Projection::default();
         let first = booking(1, "quiet");
-        p.load(zone("quiet"), seats(), vec![first.clone()], vec![]);
+        p.load(LoadedZone::new(
+            zone("quiet"),
+            seats(),
+            vec![first.clone()],
+            vec![],
+        ));
         let before = p.snapshot(&Scope::Public { zone: None });
         let second = booking(2, "quiet");
         p.apply(&DomainEvent::ReservationCreated {
@@ -370,7 +400,7 @@ mod tests {
     #[test]
     fn a_moved_seat_stands_at_its_new_spot_and_older_snapshots_keep_the_old_one() {
         let mut p = Projection::default();
-        p.load(zone("quiet"), seats(), vec![], vec![]);
+        p.load(LoadedZone::new(zone("quiet"), seats(), vec![], vec![]));
         let before = p.snapshot(&Scope::Public { zone: None });
         let spot = crate::floor_plan::Spot::new(420, 310).unwrap();
         p.apply(&DomainEvent::SeatMoved {
@@ -397,8 +427,13 @@ mod tests {
             reservation: booking(1, "quiet"),
         });
         assert!(!p.has_zone(&zone("quiet")));
-        p.load(zone("quiet"), seats(), vec![booking(1, "quiet")], vec![]);
-        p.load(zone("quiet"), seats(), vec![], vec![]);
+        p.load(LoadedZone::new(
+            zone("quiet"),
+            seats(),
+            vec![booking(1, "quiet")],
+            vec![],
+        ));
+        p.load(LoadedZone::new(zone("quiet"), seats(), vec![], vec![]));
         assert_eq!(
             p.snapshot(&Scope::Public { zone: None })[0]
                 .reservations()

@@ -163,4 +163,23 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Vec<crate::waitlist::WaitlistEntry>, StorageError> {
         Ok(Vec::new())
     }
+
+    /// [`load_open_waitlist`](Self::load_open_waitlist) of every zone of `zones`, each
+    /// oldest first (a zone without any is absent). The engine's first start reads
+    /// them at once rather than once per zone: a thousand zones are a thousand round
+    /// trips otherwise. By default, one zone after another.
+    async fn load_open_waitlists(
+        &self,
+        zones: &[ZoneId],
+    ) -> Result<std::collections::HashMap<ZoneId, Vec<crate::waitlist::WaitlistEntry>>, StorageError>
+    {
+        let mut all = std::collections::HashMap::new();
+        for zone in zones {
+            let entries = self.load_open_waitlist(zone).await?;
+            if !entries.is_empty() {
+                all.insert(zone.clone(), entries);
+            }
+        }
+        Ok(all)
+    }
 }

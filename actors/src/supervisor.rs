@@ -37,7 +37,8 @@ use crate::notifier::{Notifier, NotifierArgs, NotifierMsg};
 use crate::storage::Storage;
 use crate::unit_of_work::{UnitOfWork, UowArgs, UowHandle, UowMsg, UowStats};
 use crate::user_ledger::UserLedger;
-use crate::zone::actor::{ZoneActor, ZoneArgs};
+use crate::waitlist::WaitlistEntry;
+use crate::zone::actor::{FirstStart, ZoneActor, ZoneArgs};
 use crate::zone::messages::ZoneMsg;
 
 /// The live zone actors, shared with the [`Engine`](crate::Engine) handle.
@@ -80,6 +81,8 @@ pub struct SupervisorArgs {
     pub directory: Directory,
     /// Every zone's layout as the engine read it once at start.
     pub zones: Vec<ZoneLayout>,
+    /// Every zone's open waitlist entries, read once at start with the layout.
+    pub waitlists: HashMap<ZoneId, Vec<WaitlistEntry>>,
     pub config: EngineConfig,
     pub notifier_slot: Arc<std::sync::RwLock<Option<ActorRef<NotifierMsg>>>>,
     /// Where the live book stock actor is published.
@@ -137,12 +140,16 @@ impl EngineSupervisor {
         Ok((notifier, uow))
     }
 
-    /// A (re)starting zone's arguments; `layout` is given on the engine's first start
-    /// (read once for every zone), and read again by the zone on a restart.
-    fn zone_args(state: &SupervisorState, zone: ZoneId, layout: Option<ZoneLayout>) -> ZoneArgs {
+    /// A (re)starting zone's arguments; `first_start` is given on the engine's first
+    /// start (read once for every zone), and read again by the zone on a restart.
+    fn zone_args(
+        state: &SupervisorState,
+        zone: ZoneId,
+        first_start: Option<FirstStart>,
+    ) -> ZoneArgs {
         ZoneArgs {
             zone,
-            layout,
+            first_start,
             storage: state.args.storage.clone(),
             uow: Self::uow_handle(state),
             ledger: state.args.ledger.clone(),
@@ -198,12 +205,17 @@ impl EngineSupervisor {
     /// (and restarted) after it was published, like any other.
     async fn start_all_zones(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
         let layouts = std::mem::take(&mut state.args.zones);
+        let mut waitlists = std::mem::take(&mut state.args.waitlists);
         // Told first (mailboxes are in order), so the zones' loads land in display order.
         let order = layouts.iter().map(|z| z.id.clone()).collect();
         let _ = state.notifier.cast(NotifierMsg::ZoneOrder(order));
         let args: Vec<ZoneArgs> = layouts
             .into_iter()
-            .map(|layout| Self::zone_args(state, layout.id.clone(), Some(layout)))
+            .map(|layout| {
+                let waitlist = waitlists.remove(&layout.id).unwrap_or_default();
+                let zone = layout.id.clone();
+                Self::zone_args(state, zone, Some(FirstStart { layout, waitlist }))
+            })
             .collect();
         // Lazy: `buffer_unordered` spawns the next start only when one has finished.
         let starts = args.into_iter().map(|args| {

@@ -31,7 +31,10 @@ struct Claim {
 
 #[derive(Debug)]
 pub struct UserLedger {
-    claims: DashMap<UserId, Vec<Claim>>,
+    /// Keyed by member ids the database assigned, never by a key a client picks, so
+    /// foldhash (seeded per process) rather than SipHash: a big space's start puts a
+    /// million claims in here.
+    claims: DashMap<UserId, Vec<Claim>, foldhash::fast::RandomState>,
     /// Most active single reservations per user.
     limit: usize,
     /// Most active series occurrences per user, across their series.
@@ -47,7 +50,7 @@ impl UserLedger {
     /// A ledger whose series limit is `limit` too, until [`with_series_limit`](Self::with_series_limit).
     pub fn new(limit: usize) -> Self {
         Self {
-            claims: DashMap::new(),
+            claims: DashMap::default(),
             limit,
             series_limit: limit,
             loaded: AtomicBool::new(true),

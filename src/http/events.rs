@@ -649,7 +649,12 @@ mod tests {
                 r
             })
             .collect();
-        p.load(ZoneId("quiet".into()), Vec::new(), all, Vec::new());
+        p.load(pica_actors::projection::LoadedZone::new(
+            ZoneId("quiet".into()),
+            Vec::new(),
+            all,
+            Vec::new(),
+        ));
         let zones = p.snapshot(&Scope::Public { zone: None });
         let now = Utc.with_ymd_and_hms(2030, 1, 1, 8, 0, 0).unwrap();
         Parts::new(

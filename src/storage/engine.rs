@@ -1,6 +1,7 @@
 //! The engine's [`Storage`] port: the reads it rebuilds its actors from, and the unit of
 //! work's commit, which applies a batch of changes in one transaction.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -41,6 +42,21 @@ impl Storage for Db {
 
     async fn load_open_waitlist(&self, zone: &ZoneId) -> Result<Vec<WaitlistEntry>, StorageError> {
         self.open_waitlist(zone).await.map_err(storage_error)
+    }
+
+    async fn load_open_waitlists(
+        &self,
+        zones: &[ZoneId],
+    ) -> Result<HashMap<ZoneId, Vec<WaitlistEntry>>, StorageError> {
+        let wanted: HashSet<&ZoneId> = zones.iter().collect();
+        let mut all: HashMap<ZoneId, Vec<WaitlistEntry>> = HashMap::new();
+        // In order, so each zone's list stays oldest first.
+        for entry in self.all_open_waitlists().await.map_err(storage_error)? {
+            if wanted.contains(&entry.zone) {
+                all.entry(entry.zone.clone()).or_default().push(entry);
+            }
+        }
+        Ok(all)
     }
 
     async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {
@@ -133,6 +149,13 @@ impl Storage for EngineStorage {
 
     async fn load_open_waitlist(&self, zone: &ZoneId) -> Result<Vec<WaitlistEntry>, StorageError> {
         self.db.load_open_waitlist(zone).await
+    }
+
+    async fn load_open_waitlists(
+        &self,
+        zones: &[ZoneId],
+    ) -> Result<HashMap<ZoneId, Vec<WaitlistEntry>>, StorageError> {
+        self.db.load_open_waitlists(zones).await
     }
 
     async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {

@@ -105,6 +105,15 @@ impl Db {
         fetch!(self, all entry, sqlx::query(sql).bind(&zone.0))
     }
 
+    /// Every zone's open entries, each zone's oldest first: read once by the engine's
+    /// first start (the same partial index as [`open_waitlist`](Self::open_waitlist)).
+    pub(super) async fn all_open_waitlists(&self) -> Result<Vec<WaitlistEntry>, sqlx::Error> {
+        let sql = select_entries!(
+            "WHERE status IN ('waiting', 'offered') ORDER BY zone_id, created_at, id"
+        );
+        fetch!(self, all entry, sqlx::query(sql))
+    }
+
     pub async fn waitlist_entry(&self, id: WaitlistId) -> Result<Option<WaitlistEntry>, DbError> {
         let sql = select_entries!("WHERE id = $1");
         Ok(fetch!(self, optional entry, sqlx::query(sql).bind(id))?)

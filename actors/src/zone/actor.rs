@@ -11,9 +11,11 @@ use crate::clock::Clock;
 use crate::domain::{ZoneId, ZoneLayout};
 use crate::lifecycle::LifecycleConfig;
 use crate::notifier::NotifierMsg;
+use crate::projection::LoadedZone;
 use crate::storage::Storage;
 use crate::unit_of_work::{UowHandle, UowMsg};
 use crate::user_ledger::UserLedger;
+use crate::waitlist::WaitlistEntry;
 use crate::zone::actor_state::ZoneActorState;
 use crate::zone::messages::{ZoneMsg, ZoneStats};
 use crate::zone::state::ZoneState;
@@ -23,10 +25,10 @@ pub struct ZoneActor;
 
 pub struct ZoneArgs {
     pub zone: ZoneId,
-    /// The zone's layout when the engine starts (read once for every zone, and no claim
-    /// of this zone is in the ledger yet); `None` on a restart, which reads it again
-    /// and replaces the zone's claims.
-    pub layout: Option<ZoneLayout>,
+    /// What the engine's start read once for every zone (and no claim of this zone is
+    /// in the ledger yet); `None` on a restart, which reads it again and replaces the
+    /// zone's claims.
+    pub first_start: Option<FirstStart>,
     pub storage: Arc<dyn Storage>,
     pub uow: UowHandle,
     pub ledger: Arc<UserLedger>,
@@ -36,6 +38,13 @@ pub struct ZoneArgs {
     pub lifecycle: LifecycleConfig,
     /// Told the zone's committed state on every (re)start, for snapshots.
     pub notifier: Option<ActorRef<NotifierMsg>>,
+}
+
+/// A zone's part of what the engine read for every zone at its start.
+pub struct FirstStart {
+    pub layout: ZoneLayout,
+    /// Its open waitlist entries, oldest first.
+    pub waitlist: Vec<WaitlistEntry>,
 }
 
 impl Actor for ZoneActor {
@@ -60,16 +69,17 @@ impl Actor for ZoneActor {
             ractor::rpc::CallResult::Success(()) => {}
             _ => return Err("unit of work did not drain in time".into()),
         }
-        let first_start = args.layout.is_some();
-        let zone = match args.layout {
-            Some(layout) => layout,
-            None => args
-                .storage
-                .load_layout()
-                .await?
-                .into_iter()
-                .find(|z| z.id == args.zone)
-                .ok_or_else(|| format!("zone {} is not in the database", args.zone))?,
+        let first_start = args.first_start.is_some();
+        let (zone, waitlist) = match args.first_start {
+            Some(first) => (first.layout, Some(first.waitlist)),
+            None => {
+                let layout = args.storage.load_layout().await?;
+                let zone = layout
+                    .into_iter()
+                    .find(|z| z.id == args.zone)
+                    .ok_or_else(|| format!("zone {} is not in the database", args.zone))?;
+                (zone, None)
+            }
         };
         // Reservations that ended while the server was down are loaded too, so that
         // the first sweep can finish them (no-show or completed).
@@ -78,7 +88,10 @@ impl Actor for ZoneActor {
             .storage
             .load_active_reservations(&args.zone, now - sweep::CATCH_UP)
             .await?;
-        let waitlist = args.storage.load_open_waitlist(&args.zone).await?;
+        let waitlist = match waitlist {
+            Some(entries) => entries,
+            None => args.storage.load_open_waitlist(&args.zone).await?,
+        };
         if first_start {
             args.ledger.load_zone(&args.zone, &active);
         } else {
@@ -92,12 +105,8 @@ impl Actor for ZoneActor {
                 .restore(hold.user_id, hold.id, &args.zone, hold.interval, now);
         }
         if let Some(notifier) = &args.notifier {
-            let _ = notifier.cast(NotifierMsg::ZoneLoaded {
-                zone: args.zone.clone(),
-                seats: zone.seats.clone(),
-                reservations: active,
-                waitlist,
-            });
+            let loaded = LoadedZone::new(args.zone.clone(), zone.seats.clone(), active, waitlist);
+            let _ = notifier.cast(NotifierMsg::ZoneLoaded(loaded));
         }
         // Catch up with whatever fell due while the zone was down.
         let _ = myself.cast(ZoneMsg::Sweep { reply: None });

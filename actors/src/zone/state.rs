@@ -17,6 +17,12 @@ use crate::error::EngineError;
 use crate::series::SeriesId;
 use crate::waitlist::{Hold, WaitStatus, WaitlistEntry};
 
+/// The zone's maps are keyed by what the server made (seat numbers from the layout,
+/// reservation ids it generated), never by a key a client picks, so they need no
+/// defence against colliding keys: foldhash (seeded per process) instead of SipHash.
+/// Rebuilding a big space hashes every reservation twice.
+type FastHash = foldhash::fast::RandomState;
+
 mod holds;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,8 +128,8 @@ pub struct ZoneState {
     /// Each seat's book, by slot. A seat removed again (the undo of an added one) leaves
     /// its emptied book behind unless it is the last, so every other slot stays put.
     books: Vec<SeatBook>,
-    slots: HashMap<SeatNumber, Slot>,
-    index: HashMap<ReservationId, (Slot, DateTime<Utc>)>,
+    slots: HashMap<SeatNumber, Slot, FastHash>,
+    index: HashMap<ReservationId, (Slot, DateTime<Utc>), FastHash>,
     /// Open waitlist entries, oldest first (see [`holds`]).
     waitlist: Vec<WaitSlot>,
 }
@@ -150,7 +156,7 @@ impl ZoneState {
         seats: &[SeatLayout],
         active: impl IntoIterator<Item = &'a Reservation>,
     ) -> Self {
-        let slots: HashMap<SeatNumber, Slot> = seats
+        let slots: HashMap<SeatNumber, Slot, FastHash> = seats
             .iter()
             .enumerate()
             .map(|(i, s)| (s.number.clone(), i as Slot))
@@ -158,9 +164,14 @@ impl ZoneState {
         // Each seat's entries are gathered first and its index built from them at once:
         // a tree built from many keys has full nodes, one filled key by key has them
         // half empty.
-        let mut runs: Vec<Vec<(DateTime<Utc>, Entry)>> = vec![Vec::new(); seats.len()];
         let active = active.into_iter();
-        let mut index = HashMap::with_capacity(active.size_hint().0);
+        let rows = active.size_hint().0;
+        let mut index = HashMap::with_capacity_and_hasher(rows, FastHash::default());
+        // Sized for an even spread, so that most runs never grow (each growth copies).
+        let per_seat = rows / seats.len().max(1);
+        let mut runs: Vec<Vec<(DateTime<Utc>, Entry)>> = (0..seats.len())
+            .map(|_| Vec::with_capacity(per_seat))
+            .collect();
         for r in active {
             if !r.status.is_active() {
                 continue;

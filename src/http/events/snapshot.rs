@@ -277,7 +277,7 @@ fn to_json(value: &impl Serialize) -> Vec<u8> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use pica_actors::projection::{Projection, Scope};
+    use pica_actors::projection::{LoadedZone, Projection, Scope};
     use pica_actors::{
         Hold, Interval, Reservation, ReservationStatus, SeatLayout, SeatNumber, WaitStatus,
         WaitlistEntry, ZoneId,
@@ -342,13 +342,18 @@ mod tests {
             reservation_id: None,
             created_at: at(1),
         };
-        p.load(
+        p.load(LoadedZone::new(
             ZoneId("big".into()),
             layout(&["B1", "B2", "B3", "B4"]),
             reservations,
             vec![hold],
-        );
-        p.load(ZoneId("empty".into()), Vec::new(), Vec::new(), Vec::new());
+        ));
+        p.load(LoadedZone::new(
+            ZoneId("empty".into()),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        ));
         p
     }
 
