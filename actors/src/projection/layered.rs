@@ -171,14 +171,14 @@ mod tests {
         let mut snapshots = Vec::new();
         for step in 0..20_000u64 {
             let key = next(&mut seed) % 5_000;
-            if next(&mut seed) % 3 == 0 {
+            if next(&mut seed).is_multiple_of(3) {
                 map.remove(&key);
                 model.remove(&key);
             } else {
                 map.insert((key, step));
                 model.insert(key, step);
             }
-            if step % 1_000 == 0 {
+            if step.is_multiple_of(1_000) {
                 assert_eq!(all(&map), model.clone().into_iter().collect::<Vec<_>>());
                 snapshots.push((map.clone(), model.clone()));
             }
