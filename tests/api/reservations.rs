@@ -194,10 +194,13 @@ async fn my_reservations_pages_and_filters(backend: Backend) {
     let ana = app.user("ana").await;
     let ben = app.user("ben").await;
     let mut ids = Vec::new();
+    let mut created = Vec::new();
     for (i, seat) in ["A1", "A2", "C1", "C2", "Q1"].iter().enumerate() {
         let r = app.reserve(&ana, slot(seat, 1 + i as i64, 9, 10)).await;
         assert_eq!(r.status(), StatusCode::CREATED);
-        ids.push(body(r).await["id"].as_str().unwrap().to_string());
+        let reservation = body(r).await;
+        ids.push(reservation["id"].as_str().unwrap().to_string());
+        created.push(reservation);
     }
     app.reserve(&ben, slot("A3", 1, 9, 10)).await;
     let r = app.cancel(&ana, &ids[0]).await;
@@ -225,6 +228,12 @@ async fn my_reservations_pages_and_filters(backend: Backend) {
         seen, expected,
         "pages cover my reservations exactly once, newest first"
     );
+    // Every field reads back as the booking answered it (zone, seat, times, status).
+    let all = body(app.get_as(&ana, "/api/secure/my-reservations").await).await;
+    let listed = all["items"].as_array().unwrap();
+    for (i, reservation) in created.iter().enumerate().skip(1) {
+        assert_eq!(&listed[4 - i], reservation, "listed as booked");
+    }
 
     let cancelled = body(
         app.get_as(&ana, "/api/secure/my-reservations?status=cancelled")
