@@ -127,12 +127,17 @@ impl Application {
             .writer(settings.pg_commits_in_flight as u32)
             .await
             .context("opening the writer's connection")?;
-        let storage = Arc::new(EngineStorage::new(
+        let storage = EngineStorage::new(
             db.clone(),
             writer,
             settings.pg_commits_in_flight,
             settings.mail.as_ref().map(|_| wake.clone()),
-        ));
+        )
+        .with_sqlite_direct_writer(settings.sqlite_direct_writer)
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("opening the SQLite writer")?;
+        let storage = Arc::new(storage);
         let (engine, engine_task) = Engine::start(storage, clock, config)
             .await
             .context("starting the engine")?;

@@ -295,6 +295,10 @@ pub struct Settings {
     /// On PostgreSQL, how many of the unit of work's transactions may be in flight at
     /// once (each on a writer connection of its own); SQLite always commits one at a time.
     pub pg_commits_in_flight: usize,
+    /// On SQLite, whether the unit of work writes booking batches on a connection and
+    /// thread of its own through SQLite's C API (`storage::sqlite_writer`) rather than
+    /// through sqlx.
+    pub sqlite_direct_writer: bool,
     /// How long a request waits for a database connection before 503.
     pub db_acquire_timeout: Duration,
     pub body_limit_bytes: usize,
@@ -438,6 +442,7 @@ impl Settings {
         if !(1..=8).contains(&pg_commits_in_flight) {
             bail!("PICA_PG_COMMITS_IN_FLIGHT must be between 1 and 8, got {pg_commits_in_flight}");
         }
+        let sqlite_direct_writer = parse(&get, "PICA_SQLITE_DIRECT_WRITER", true)?;
         Ok(Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://pica.db".into()),
             bind: get("PICA_BIND")
@@ -476,6 +481,7 @@ impl Settings {
             max_series_occurrences: max_series,
             db_max_connections: parse(&get, "PICA_DB_MAX_CONNECTIONS", 10)?,
             pg_commits_in_flight,
+            sqlite_direct_writer,
             db_acquire_timeout: Duration::from_millis(parse(
                 &get,
                 "PICA_DB_ACQUIRE_TIMEOUT_MS",
@@ -640,6 +646,13 @@ mod tests {
         );
         assert_eq!(s.max_in_flight, 1024);
         assert_eq!(s.pg_commits_in_flight, 2);
+        assert!(s.sqlite_direct_writer);
+        let sqlx_writer = settings(&[("PICA_SQLITE_DIRECT_WRITER", "false")]).unwrap();
+        assert!(!sqlx_writer.sqlite_direct_writer);
+        let err = settings(&[("PICA_SQLITE_DIRECT_WRITER", "yes")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PICA_SQLITE_DIRECT_WRITER"), "{err}");
         assert_eq!(
             settings(&[("PICA_PG_COMMITS_IN_FLIGHT", "1")])
                 .unwrap()

@@ -17,6 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Database, Decode, Encode, PgConnection, Postgres, Sqlite, SqliteConnection, Type};
 
 use super::idempotency::{Record, id_columns};
+use super::sqlite_rows::{self as rows, SqlxArgs};
 use super::{Db, DbError, stale};
 
 /// Evaluates `$body` with `$pool` bound to the pool of `$db`'s backend. The body is
@@ -290,6 +291,18 @@ pub(super) trait Dialect {
 /// every batch size.
 pub(super) const ROW_CLASSES: [usize; 5] = [1, 4, 16, 64, 256];
 
+/// The id of a round's first status change: the one a stale round names (which row
+/// was stale is found when each intent is retried alone).
+pub(super) fn first_id(piece: &[&Change]) -> pica_actors::ReservationId {
+    piece
+        .iter()
+        .find_map(|change| match change {
+            Change::SetReservationStatus { id, .. } => Some(*id),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// `changes` in pieces, each with the index of its row class.
 pub(super) fn pieces<T>(changes: &[T]) -> impl Iterator<Item = (usize, &[T])> {
     changes
@@ -312,7 +325,7 @@ fn multi_row_statements(head: &str, row: &str, tail: &str) -> Vec<String> {
         .collect()
 }
 
-static INSERT_RESERVATIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
+pub(super) static INSERT_RESERVATIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
     multi_row_statements(
         "INSERT INTO reservations (id, user_id, seat_number, zone_id, starts_at, ends_at, \
          status, created_at, updated_at, series_id) \
@@ -323,7 +336,7 @@ static INSERT_RESERVATIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
     )
 });
 
-static SET_RESERVATION_STATUSES: LazyLock<Vec<String>> = LazyLock::new(|| {
+pub(super) static SET_RESERVATION_STATUSES: LazyLock<Vec<String>> = LazyLock::new(|| {
     multi_row_statements(
         "UPDATE reservations SET status = v.column3, updated_at = v.column4 FROM (VALUES ",
         "(?, ?, ?, ?)",
@@ -331,7 +344,7 @@ static SET_RESERVATION_STATUSES: LazyLock<Vec<String>> = LazyLock::new(|| {
     )
 });
 
-static INSERT_IDEMPOTENCY_KEYS: LazyLock<Vec<String>> = LazyLock::new(|| {
+pub(super) static INSERT_IDEMPOTENCY_KEYS: LazyLock<Vec<String>> = LazyLock::new(|| {
     multi_row_statements(
         "INSERT INTO idempotency_keys (user_id, scope, key, fingerprint, reservation_id, \
          book_reservation_id, waitlist_entry_id, api_key_id, created_at) \
@@ -345,49 +358,34 @@ static INSERT_IDEMPOTENCY_KEYS: LazyLock<Vec<String>> = LazyLock::new(|| {
 impl Dialect for SqliteConnection {
     async fn insert_reservations(&mut self, creates: &[&Reservation]) -> Result<(), sqlx::Error> {
         for (class, piece) in pieces(creates) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(INSERT_RESERVATIONS[class].as_str()));
+            let mut args = SqlxArgs::default();
             for r in piece {
-                query = query
-                    .bind(r.id)
-                    .bind(r.user_id)
-                    .bind(r.seat.0.as_str())
-                    .bind(r.zone.0.as_str())
-                    .bind(Bound(r.interval.start))
-                    .bind(Bound(r.interval.end))
-                    .bind(r.status.as_str())
-                    .bind(Stamp(r.created_at))
-                    .bind(Stamp(r.created_at))
-                    .bind(r.series);
+                rows::reservation(&mut args, r);
             }
-            for _ in 0..(ROW_CLASSES[class] - piece.len()) * 10 {
-                query = query.bind(None::<i64>);
-            }
-            query.execute(&mut *self).await?;
+            let pad = ROW_CLASSES[class] - piece.len();
+            rows::padding(&mut args, pad, rows::RESERVATION_COLUMNS);
+            let sql = sqlx::AssertSqlSafe(INSERT_RESERVATIONS[class].as_str());
+            sqlx::query_with(sql, args.finish()?)
+                .execute(&mut *self)
+                .await?;
         }
         Ok(())
     }
 
     async fn set_reservation_statuses(&mut self, updates: &[&Change]) -> Result<(), sqlx::Error> {
         for (class, piece) in pieces(updates) {
-            let sql = SET_RESERVATION_STATUSES[class].as_str();
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            let mut first = None;
+            let mut args = SqlxArgs::default();
             for change in piece {
-                if let Change::SetReservationStatus { id, from, to, at } = change {
-                    first.get_or_insert(*id);
-                    query = query
-                        .bind(*id)
-                        .bind(from.as_str())
-                        .bind(to.as_str())
-                        .bind(Stamp(*at));
-                }
+                rows::status(&mut args, change);
             }
-            for _ in 0..(ROW_CLASSES[class] - piece.len()) * 4 {
-                query = query.bind(None::<i64>);
-            }
-            let done = query.execute(&mut *self).await?;
+            let pad = ROW_CLASSES[class] - piece.len();
+            rows::padding(&mut args, pad, rows::STATUS_COLUMNS);
+            let sql = sqlx::AssertSqlSafe(SET_RESERVATION_STATUSES[class].as_str());
+            let done = sqlx::query_with(sql, args.finish()?)
+                .execute(&mut *self)
+                .await?;
             if done.rows_affected() != piece.len() as u64 {
-                return Err(stale(first.unwrap_or_default()));
+                return Err(stale(first_id(piece)));
             }
         }
         Ok(())
@@ -399,25 +397,16 @@ impl Dialect for SqliteConnection {
         now: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
         for (class, piece) in pieces(records) {
-            let mut query =
-                sqlx::query(sqlx::AssertSqlSafe(INSERT_IDEMPOTENCY_KEYS[class].as_str()));
-            for (tag, created) in piece {
-                let [reservation, book, entry, key] = id_columns(*created);
-                query = query
-                    .bind(tag.user_id)
-                    .bind(&tag.scope)
-                    .bind(&tag.key)
-                    .bind(&tag.fingerprint)
-                    .bind(reservation)
-                    .bind(book)
-                    .bind(entry)
-                    .bind(key)
-                    .bind(Stamp(now));
+            let mut args = SqlxArgs::default();
+            for record in piece {
+                rows::key(&mut args, record, now);
             }
-            for _ in 0..(ROW_CLASSES[class] - piece.len()) * 9 {
-                query = query.bind(None::<i64>);
-            }
-            query.execute(&mut *self).await?;
+            let pad = ROW_CLASSES[class] - piece.len();
+            rows::padding(&mut args, pad, rows::KEY_COLUMNS);
+            let sql = sqlx::AssertSqlSafe(INSERT_IDEMPOTENCY_KEYS[class].as_str());
+            sqlx::query_with(sql, args.finish()?)
+                .execute(&mut *self)
+                .await?;
         }
         Ok(())
     }

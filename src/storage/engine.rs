@@ -21,6 +21,7 @@ use super::mail_outbox::{MailKind, OutboxWrites, mail_caused_by};
 use super::reservations::ReservationWrites;
 use super::rounds::{Round, Rounds};
 use super::series::SeriesWrites;
+use super::sqlite_writer::SqliteWriter;
 use super::waitlist::WaitlistWrites;
 use super::{Db, storage_error};
 
@@ -101,6 +102,11 @@ impl Db {
 /// a pooled connection, and its prepared statements stay warm. (The edge's own writes,
 /// accounts and tokens, still take SQLite's write lock in turn with it.)
 ///
+/// On SQLite the batches of booking traffic (reservation inserts, status changes,
+/// idempotency records, no mail) go instead to a writer of their own that commits a
+/// whole batch in one hand-off to its thread (`sqlite_writer`); the rest still goes
+/// through `writer`.
+///
 /// With mail on (`PICA_SMTP_URL`), each commit also queues, in the same transaction,
 /// the mail its changes cause (a transactional outbox: the message exists exactly when
 /// its cause committed: invariant 16, docs/architecture.md), then wakes the mailer.
@@ -110,6 +116,9 @@ pub struct EngineStorage {
     db: Db,
     /// The unit of work's own connections.
     writer: Db,
+    /// SQLite's direct writer, unless turned off (`PICA_SQLITE_DIRECT_WRITER`) or the
+    /// database is not a file.
+    direct: Option<SqliteWriter>,
     /// How many commits may run at once on `writer`.
     concurrent_commits: usize,
     /// The mailer's wake-up, when mail is on.
@@ -127,9 +136,29 @@ impl EngineStorage {
         Self {
             db,
             writer,
+            direct: None,
             concurrent_commits,
             mail,
         }
+    }
+
+    /// Whether booking batches go to SQLite's direct writer.
+    pub fn writes_directly(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// On an SQLite database file, with `direct` on, opens the direct writer; anywhere
+    /// else this changes nothing.
+    pub async fn with_sqlite_direct_writer(mut self, direct: bool) -> Result<Self, String> {
+        if let (true, Db::Sqlite(pool)) = (direct, &self.writer) {
+            // An in-memory database (`sqlite::memory:`, `mode=memory`) has no file
+            // another connection could open.
+            let path = pool.connect_options().get_filename().to_path_buf();
+            if path.is_file() {
+                self.direct = Some(SqliteWriter::open(&path).await?);
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -159,11 +188,19 @@ impl Storage for EngineStorage {
     }
 
     async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {
-        let Some(wake) = &self.mail else {
-            return self.writer.commit_batch(changes, &[]).await;
+        let mail = match &self.mail {
+            Some(_) => mail_caused_by(changes),
+            None => Vec::new(),
         };
-        let mail = mail_caused_by(changes);
-        self.writer.commit_batch(changes, &mail).await?;
+        match &self.direct {
+            Some(direct) if mail.is_empty() && SqliteWriter::takes(changes) => {
+                direct.commit(changes).await?
+            }
+            _ => self.writer.commit_batch(changes, &mail).await?,
+        }
+        let Some(wake) = &self.mail else {
+            return Ok(());
+        };
         if !mail.is_empty() {
             // A permit is stored if the mailer is busy, so no wake-up is lost.
             wake.notify_one();

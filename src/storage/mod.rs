@@ -17,7 +17,9 @@ mod reservations;
 mod rounds;
 mod seed;
 mod series;
+mod sqlite_rows;
 mod sqlite_scan;
+mod sqlite_writer;
 mod waitlist;
 
 pub use accounts::{ApiKeyRecord, AuthState, KeyOwner, RefreshRecord, UserSummary};
