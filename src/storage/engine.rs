@@ -103,7 +103,7 @@ impl Db {
 /// accounts and tokens, still take SQLite's write lock in turn with it.)
 ///
 /// On SQLite the batches of booking traffic (reservation inserts, status changes,
-/// idempotency records, no mail) go instead to a writer of their own that commits a
+/// idempotency records, and the mail they cause) go instead to a writer of their own that commits a
 /// whole batch in one hand-off to its thread (`sqlite_writer`); the rest still goes
 /// through `writer`.
 ///
@@ -192,16 +192,21 @@ impl Storage for EngineStorage {
             Some(_) => mail_caused_by(changes),
             None => Vec::new(),
         };
-        match &self.direct {
-            Some(direct) if mail.is_empty() && SqliteWriter::takes(changes) => {
-                direct.commit(changes).await?
+        let queued = match &self.direct {
+            Some(direct) if SqliteWriter::takes(changes) => {
+                let queued = !mail.is_empty();
+                direct.commit(changes, mail).await?;
+                queued
             }
-            _ => self.writer.commit_batch(changes, &mail).await?,
-        }
+            _ => {
+                self.writer.commit_batch(changes, &mail).await?;
+                !mail.is_empty()
+            }
+        };
         let Some(wake) = &self.mail else {
             return Ok(());
         };
-        if !mail.is_empty() {
+        if queued {
             // A permit is stored if the mailer is busy, so no wake-up is lost.
             wake.notify_one();
         }

@@ -111,7 +111,7 @@ pub(super) fn mail_caused_by(changes: &[Change]) -> Vec<(MailKind, Uuid)> {
 /// every row. A piece shorter than its class repeats its last row, which the conflict
 /// clause then skips: a handful of statement texts serve every batch size, so each is
 /// prepared once per connection.
-static INSERT_MAIL: LazyLock<Vec<String>> = LazyLock::new(|| {
+pub(super) static INSERT_MAIL: LazyLock<Vec<String>> = LazyLock::new(|| {
     ROW_CLASSES
         .iter()
         .map(|&n| {

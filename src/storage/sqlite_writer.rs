@@ -8,9 +8,9 @@
 //! time on the write-heavy benchmarks. Here a batch crosses threads once each way.
 //!
 //! It takes the batches made only of reservation inserts, status changes and
-//! idempotency records, which is all of booking traffic, and that without mail to
-//! queue ([`SqliteWriter::takes`]); anything else (series, waitlist, layout and book
-//! changes, the outbox) is written through sqlx, on the writer connection of
+//! idempotency records, which is all of booking traffic ([`SqliteWriter::takes`]),
+//! with the mail they cause queued in the same transaction; any other batch (series,
+//! waitlist, layout and book changes) is written through sqlx, on the writer connection of
 //! `EngineStorage`. Both connections belong to the unit of work, which commits one
 //! transaction at a time on SQLite, so they never hold the write lock at once. The
 //! rows are bound by the same code as sqlx's path (`sqlite_rows`), into the same
@@ -20,7 +20,7 @@ use std::ffi::{CStr, CString, c_int};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr::{self, NonNull};
-use std::sync::mpsc;
+use std::sync::{LazyLock, mpsc};
 
 use chrono::Utc;
 use libsqlite3_sys as ffi;
@@ -33,6 +33,7 @@ use super::dialect::{
     pieces,
 };
 use super::idempotency::Record;
+use super::mail_outbox::{INSERT_MAIL, MailKind};
 use super::rounds::{Round, Rounds};
 use super::sqlite_rows::{self as rows, Binds};
 use super::{stale, storage_error};
@@ -45,9 +46,20 @@ pub struct SqliteWriter {
     jobs: mpsc::Sender<Job>,
 }
 
-/// A batch and where its outcome goes.
+/// The outbox's inserts with SQLite's own numbered parameters (`?N` for `$N`): in
+/// them `$1` (the stamp) comes after the first row's, and SQLite numbers `$N` by
+/// first appearance but `?N` by its number, as sqlx binds them.
+static INSERT_MAIL_NUMBERED: LazyLock<Vec<String>> = LazyLock::new(|| {
+    INSERT_MAIL
+        .iter()
+        .map(|sql| sql.replace('$', "?"))
+        .collect()
+});
+
+/// A batch, the mail it causes, and where its outcome goes.
 struct Job {
     changes: Vec<Change>,
+    mail: Vec<(MailKind, Uuid)>,
     reply: oneshot::Sender<Result<(), StorageError>>,
 }
 
@@ -71,7 +83,7 @@ impl SqliteWriter {
                 };
                 let _ = opened.send(Ok(()));
                 for job in queue {
-                    let outcome = connection.commit(&job.changes);
+                    let outcome = connection.commit(&job.changes, &job.mail);
                     // The committer may have gone (the engine stopping); nothing to tell.
                     let _ = job.reply.send(outcome);
                 }
@@ -95,14 +107,20 @@ impl SqliteWriter {
         })
     }
 
-    /// Commits `changes` (which it [`takes`](Self::takes)) in one transaction.
-    pub async fn commit(&self, changes: &[Change]) -> Result<(), StorageError> {
+    /// Commits `changes` (which it [`takes`](Self::takes)) and queues `mail` in one
+    /// transaction.
+    pub async fn commit(
+        &self,
+        changes: &[Change],
+        mail: Vec<(MailKind, Uuid)>,
+    ) -> Result<(), StorageError> {
         let gone = || StorageError::Unavailable("the SQLite writer's thread has ended".into());
         let (reply, outcome) = oneshot::channel();
         // The thread owns what it writes: a batch is copied once (its few strings),
         // not borrowed across threads.
         let job = Job {
             changes: changes.to_vec(),
+            mail,
             reply,
         };
         self.jobs.send(job).map_err(|_| gone())?;
@@ -114,19 +132,20 @@ impl SqliteWriter {
 /// is finalized before the connection closes.
 struct Connection {
     /// The multi-row writes, by kind and row class, prepared on first use.
-    writes: [[Option<Statement>; ROW_CLASSES.len()]; 3],
+    writes: [[Option<Statement>; ROW_CLASSES.len()]; 4],
     begin: Statement,
     commit: Statement,
     rollback: Statement,
     db: Handle,
 }
 
-/// The three multi-row writes, indexing `Connection::writes`.
+/// The multi-row writes, indexing `Connection::writes`.
 #[derive(Clone, Copy)]
 enum Write {
     Reservations = 0,
     Statuses = 1,
     Keys = 2,
+    Mail = 3,
 }
 
 impl Write {
@@ -135,6 +154,7 @@ impl Write {
             Write::Reservations => &INSERT_RESERVATIONS[class],
             Write::Statuses => &SET_RESERVATION_STATUSES[class],
             Write::Keys => &INSERT_IDEMPOTENCY_KEYS[class],
+            Write::Mail => &INSERT_MAIL_NUMBERED[class],
         }
     }
 }
@@ -185,13 +205,18 @@ impl Connection {
         })
     }
 
-    /// `changes` in one transaction: committed whole, or rolled back whole.
-    fn commit(&mut self, changes: &[Change]) -> Result<(), StorageError> {
+    /// `changes` and `mail` in one transaction: committed whole, or rolled back whole.
+    fn commit(
+        &mut self,
+        changes: &[Change],
+        mail: &[(MailKind, Uuid)],
+    ) -> Result<(), StorageError> {
         // BEGIN IMMEDIATE takes the write lock at once (waiting out the edge's own
         // writes up to the busy timeout), so no statement of the batch can fail for it.
         self.db.run(&self.begin).map_err(Failure::Sqlite)?;
         let done = self
             .apply(changes)
+            .and_then(|()| self.queue_mail(mail))
             .and_then(|()| self.db.run(&self.commit).map_err(Failure::Sqlite));
         if done.is_err() && !self.db.autocommit() {
             // Nothing of the batch stays; a failed rollback leaves SQLite to roll back
@@ -251,6 +276,25 @@ impl Connection {
             self.write(Write::Keys, class, |to| {
                 piece.iter().for_each(|record| rows::key(to, record, now));
                 rows::padding(to, ROW_CLASSES[class] - piece.len(), rows::KEY_COLUMNS);
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Queues `mail` in the outbox as `OutboxWrites::queue_mail` does: the stamp, then
+    /// each message's kind and subject, a short piece padded by repeating its last
+    /// message (which the statement's conflict clause skips).
+    fn queue_mail(&mut self, mail: &[(MailKind, Uuid)]) -> Result<(), Failure> {
+        let now = Utc::now().timestamp_micros();
+        for (class, piece) in pieces(mail) {
+            let last = &piece[piece.len() - 1];
+            let padded = std::iter::repeat_n(last, ROW_CLASSES[class] - piece.len());
+            self.write(Write::Mail, class, |to| {
+                to.int(now);
+                for (kind, subject) in piece.iter().chain(padded) {
+                    to.text(kind.as_str());
+                    to.uuid(Some(*subject));
+                }
             })?;
         }
         Ok(())
