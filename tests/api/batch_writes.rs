@@ -345,3 +345,19 @@ async fn times_come_back_exactly(db: &Db, storage: &EngineStorage, like: &Reserv
         assert_eq!(back.created_at, r.created_at, "{}", r.seat.0);
     }
 }
+
+/// An in-memory SQLite database has no file a second connection could open, so the
+/// unit of work writes it through sqlx alone, and still commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_memory_database_has_no_direct_writer_and_commits_through_sqlx() {
+    let db = Db::connect("sqlite::memory:", 1).await.expect("in memory");
+    db.migrate().await.expect("migrated");
+    let writer = db.writer(1).await.expect("the writer's connection");
+    let storage = EngineStorage::new(db.clone(), writer, 1, None)
+        .with_sqlite_direct_writer(true)
+        .await
+        .expect("no direct writer to open");
+    assert!(!storage.writes_directly());
+    // An empty batch of booking writes: the storage takes it without a direct writer.
+    storage.commit(&[]).await.expect("commits through sqlx");
+}
