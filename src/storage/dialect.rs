@@ -359,11 +359,13 @@ impl Dialect for SqliteConnection {
     async fn insert_reservations(&mut self, creates: &[&Reservation]) -> Result<(), sqlx::Error> {
         for (class, piece) in pieces(creates) {
             let mut args = SqlxArgs::default();
-            for r in piece {
-                rows::reservation(&mut args, r);
-            }
-            let pad = ROW_CLASSES[class] - piece.len();
-            rows::padding(&mut args, pad, rows::RESERVATION_COLUMNS);
+            rows::piece(
+                &mut args,
+                piece,
+                class,
+                rows::RESERVATION_COLUMNS,
+                |to, r| rows::reservation(to, r),
+            );
             let sql = sqlx::AssertSqlSafe(INSERT_RESERVATIONS[class].as_str());
             sqlx::query_with(sql, args.finish()?)
                 .execute(&mut *self)
@@ -375,11 +377,13 @@ impl Dialect for SqliteConnection {
     async fn set_reservation_statuses(&mut self, updates: &[&Change]) -> Result<(), sqlx::Error> {
         for (class, piece) in pieces(updates) {
             let mut args = SqlxArgs::default();
-            for change in piece {
-                rows::status(&mut args, change);
-            }
-            let pad = ROW_CLASSES[class] - piece.len();
-            rows::padding(&mut args, pad, rows::STATUS_COLUMNS);
+            rows::piece(
+                &mut args,
+                piece,
+                class,
+                rows::STATUS_COLUMNS,
+                |to, change| rows::status(to, change),
+            );
             let sql = sqlx::AssertSqlSafe(SET_RESERVATION_STATUSES[class].as_str());
             let done = sqlx::query_with(sql, args.finish()?)
                 .execute(&mut *self)
@@ -398,11 +402,9 @@ impl Dialect for SqliteConnection {
     ) -> Result<(), sqlx::Error> {
         for (class, piece) in pieces(records) {
             let mut args = SqlxArgs::default();
-            for record in piece {
-                rows::key(&mut args, record, now);
-            }
-            let pad = ROW_CLASSES[class] - piece.len();
-            rows::padding(&mut args, pad, rows::KEY_COLUMNS);
+            rows::piece(&mut args, piece, class, rows::KEY_COLUMNS, |to, record| {
+                rows::key(to, record, now)
+            });
             let sql = sqlx::AssertSqlSafe(INSERT_IDEMPOTENCY_KEYS[class].as_str());
             sqlx::query_with(sql, args.finish()?)
                 .execute(&mut *self)

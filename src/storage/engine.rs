@@ -192,17 +192,11 @@ impl Storage for EngineStorage {
             Some(_) => mail_caused_by(changes),
             None => Vec::new(),
         };
-        let queued = match &self.direct {
-            Some(direct) if SqliteWriter::takes(changes) => {
-                let queued = !mail.is_empty();
-                direct.commit(changes, mail).await?;
-                queued
-            }
-            _ => {
-                self.writer.commit_batch(changes, &mail).await?;
-                !mail.is_empty()
-            }
-        };
+        let queued = !mail.is_empty();
+        match &self.direct {
+            Some(direct) if SqliteWriter::takes(changes) => direct.commit(changes, mail).await?,
+            _ => self.writer.commit_batch(changes, &mail).await?,
+        }
         let Some(wake) = &self.mail else {
             return Ok(());
         };

@@ -12,6 +12,7 @@ use sqlx::error::BoxDynError;
 use sqlx::sqlite::SqliteArguments;
 use uuid::Uuid;
 
+use super::dialect::ROW_CLASSES;
 use super::idempotency::{Record, id_columns};
 
 /// Where a row's values go, one after another. A store remembers its first failure
@@ -73,9 +74,19 @@ pub(super) fn key(to: &mut impl Binds, (tag, created): &Record<'_>, now: DateTim
     to.int(now.timestamp_micros());
 }
 
-/// `rows × columns` NULLs: the padding rows a statement of a larger row class skips.
-pub(super) fn padding(to: &mut impl Binds, rows: usize, columns: usize) {
-    for _ in 0..rows * columns {
+/// A piece of rows for the statement of row class `class` (`dialect::pieces`): each
+/// row bound by `row`, then the NULL rows (`columns` each) the statement skips.
+pub(super) fn piece<B: Binds, T>(
+    to: &mut B,
+    piece: &[T],
+    class: usize,
+    columns: usize,
+    mut row: impl FnMut(&mut B, &T),
+) {
+    for item in piece {
+        row(to, item);
+    }
+    for _ in 0..(ROW_CLASSES[class] - piece.len()) * columns {
         to.null();
     }
 }

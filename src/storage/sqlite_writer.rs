@@ -248,12 +248,9 @@ impl Connection {
                 Round::Statuses(updates) => {
                     for (class, piece) in pieces(&updates) {
                         let changed = self.write(Write::Statuses, class, |to| {
-                            piece.iter().for_each(|change| rows::status(to, change));
-                            rows::padding(
-                                to,
-                                ROW_CLASSES[class] - piece.len(),
-                                rows::STATUS_COLUMNS,
-                            );
+                            rows::piece(to, piece, class, rows::STATUS_COLUMNS, |to, change| {
+                                rows::status(to, change)
+                            })
                         })?;
                         if changed != piece.len() as i64 {
                             return Err(Failure::Stale(first_id(piece)));
@@ -263,9 +260,9 @@ impl Connection {
                 Round::Creates(creates) => {
                     for (class, piece) in pieces(&creates) {
                         self.write(Write::Reservations, class, |to| {
-                            piece.iter().for_each(|r| rows::reservation(to, r));
-                            let pad = ROW_CLASSES[class] - piece.len();
-                            rows::padding(to, pad, rows::RESERVATION_COLUMNS);
+                            rows::piece(to, piece, class, rows::RESERVATION_COLUMNS, |to, r| {
+                                rows::reservation(to, r)
+                            })
                         })?;
                     }
                 }
@@ -274,8 +271,9 @@ impl Connection {
         let now = Utc::now();
         for (class, piece) in pieces(&records) {
             self.write(Write::Keys, class, |to| {
-                piece.iter().for_each(|record| rows::key(to, record, now));
-                rows::padding(to, ROW_CLASSES[class] - piece.len(), rows::KEY_COLUMNS);
+                rows::piece(to, piece, class, rows::KEY_COLUMNS, |to, record| {
+                    rows::key(to, record, now)
+                })
             })?;
         }
         Ok(())
